@@ -1,0 +1,108 @@
+"""Orthonormal Haar wavelet transforms that trade resolution for channels.
+
+Channel order (subband-major, as in InvertibleNetworks.jl): the coarsened tensor has
+``2**dim * C`` channels and channel ``s * C + c`` holds subband ``s`` of input channel
+``c``. The subband index ``s`` has one bit per spatial axis, the first spatial axis being
+the most significant bit; a bit is 0 for the low-pass (sum) filter and 1 for the
+high-pass (difference) filter. Subband 0 is therefore the all-low-pass band: the first
+``C`` channels are the input at half resolution, scaled by ``2**(dim/2)``.
+
+Both transforms are orthonormal, so ``haar_refine`` is at once the inverse and the
+adjoint of ``haar_coarsen`` and neither changes the Euclidean norm of a tensor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["haar_coarsen", "haar_refine"]
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+
+def _spatial_dim(x: torch.Tensor, dim: int | None) -> int:
+    if dim is None:
+        dim = x.ndim - 2
+    if dim not in (2, 3) or x.ndim != dim + 2:
+        raise ValueError(
+            f"expected a tensor of shape (N, C, *spatial) with {dim} spatial axes "
+            f"(dim must be 2 or 3), got shape {tuple(x.shape)}"
+        )
+    return dim
+
+
+def _butterfly(y: torch.Tensor, axis: int) -> torch.Tensor:
+    """Replace the pair (a, b) on a length-2 ``axis`` by ((a + b), (a - b)) / sqrt(2)."""
+    a, b = y.unbind(axis)
+    return torch.stack(((a + b) * _INV_SQRT2, (a - b) * _INV_SQRT2), dim=axis)
+
+
+def haar_coarsen(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Orthonormal one-level Haar transform: (N, C, *S) -> (N, 2**dim * C, *S/2).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Tensor of shape ``(N, C, *spatial)`` whose spatial sizes are even.
+    dim : int, optional
+        Number of spatial axes (2 or 3). Defaults to ``x.ndim - 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, 2**dim * C, *(s // 2 for s in spatial))``, channels in the
+        subband-major order described in the module docstring.
+    """
+    dim = _spatial_dim(x, dim)
+    n, c, *sizes = x.shape
+    if any(s % 2 for s in sizes):
+        raise ValueError(f"haar_coarsen needs even spatial sizes, got {tuple(sizes)}")
+    # (N, C, S1/2, 2, S2/2, 2, ...): each trailing pair holds the two samples of a block.
+    split = [n, c]
+    for s in sizes:
+        split += [s // 2, 2]
+    y = x.reshape(split)
+    pair_axes = [3 + 2 * k for k in range(dim)]
+    for axis in pair_axes:
+        y = _butterfly(y, axis)
+    # Bring the subband bits in front of the channel axis: (N, 2, 2, [2,] C, S1/2, ...).
+    order = [0, *pair_axes, 1, *[2 + 2 * k for k in range(dim)]]
+    y = y.permute(order)
+    return y.reshape(n, (2**dim) * c, *(s // 2 for s in sizes))
+
+
+def haar_refine(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Inverse (and adjoint) of :func:`haar_coarsen`: (N, 2**dim * C, *S) -> (N, C, *2S).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Tensor of shape ``(N, 2**dim * C, *spatial)``.
+    dim : int, optional
+        Number of spatial axes (2 or 3). Defaults to ``x.ndim - 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, C, *(2 * s for s in spatial))``.
+    """
+    dim = _spatial_dim(x, dim)
+    n, channels, *sizes = x.shape
+    bands = 2**dim
+    if channels % bands:
+        raise ValueError(
+            f"haar_refine needs a channel count divisible by {bands} in {dim}D, got {channels}"
+        )
+    c = channels // bands
+    y = x.reshape(n, *([2] * dim), c, *sizes)
+    # Back to (N, C, S1, 2, S2, 2, ...): spatial axis k is followed by its subband bit.
+    order = [0, dim + 1]
+    for k in range(dim):
+        order += [dim + 2 + k, 1 + k]
+    y = y.permute(order)
+    # The 2x2 butterfly is symmetric and orthogonal, hence its own inverse.
+    for k in range(dim):
+        y = _butterfly(y, 3 + 2 * k)
+    return y.reshape(n, c, *(2 * s for s in sizes))
