@@ -117,17 +117,26 @@ def synthetic_seismic(shape: tuple[int, int, int] = (64, 64, 64), n_units: int =
     reflectivity = np.zeros_like(impedance)
     reflectivity[..., 1:] = np.diff(impedance, axis=-1)
     wavelet = ricker(25.0, 0.004)
-    amplitude = np.apply_along_axis(lambda trace: np.convolve(trace, wavelet, mode="same"), -1,
-                                    reflectivity)
+    # Full convolution cropped to the trace ("same" would return the wavelet's length
+    # for traces shorter than the wavelet).
+    offset = wavelet.size // 2
+    amplitude = np.apply_along_axis(
+        lambda trace: np.convolve(trace, wavelet)[offset:offset + trace.size], -1, reflectivity)
     amplitude /= amplitude.std()
     amplitude += noise * rng.standard_normal(amplitude.shape)
     # Wells away from the edges, at least a few traces apart.
     margin = radius + 2
     boreholes: list[tuple[int, int]] = []
-    while len(boreholes) < n_boreholes:
-        well = (int(rng.integers(margin, nx - margin)), int(rng.integers(margin, ny - margin)))
+    for _ in range(1000 * n_boreholes):
+        well = (int(rng.integers(margin, max(nx - margin, margin + 1))),
+                int(rng.integers(margin, max(ny - margin, margin + 1))))
         if all(max(abs(well[0] - a), abs(well[1] - b)) > 2 * radius + 2 for a, b in boreholes):
             boreholes.append(well)
+            if len(boreholes) == n_boreholes:
+                break
+    else:
+        raise ValueError(f"a {nx} x {ny} survey has no room for {n_boreholes} separate boreholes "
+                         f"of radius {radius}: use a larger shape or fewer boreholes")
     labels = np.zeros(shape, np.uint8)
     for i, j in boreholes:
         column = np.s_[i - radius:i + radius + 1, j - radius:j + radius + 1, :]
