@@ -11,7 +11,7 @@ def test_demo_trains_and_reports_a_score():
     lines = []
     from napari_geoseg.demo import run_demo
 
-    result = run_demo(shape=(16, 16, 32), iterations=4, report_every=2, print=lines.append)
+    result = run_demo(shape=(32, 32, 32), iterations=4, report_every=2, print=lines.append)
     assert any(line.startswith("iteration    4/4") for line in lines)
     assert lines[-2].startswith("IoU on unlabelled voxels")
     assert len(result["iou"]) == 3 and all(0 <= v <= 1 for v in result["iou"])
@@ -19,7 +19,7 @@ def test_demo_trains_and_reports_a_score():
 
 
 def test_geoseg_demo_command_runs():
-    result = subprocess.run([sys.executable, "-m", "napari_geoseg.cli", "demo", "--shape", "16x16x16",
+    result = subprocess.run([sys.executable, "-m", "napari_geoseg.cli", "demo", "--shape", "32x32x32",
                              "--iterations", "2"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "IoU on unlabelled voxels" in result.stdout

@@ -1,18 +1,30 @@
-"""The ``geoseg`` command line."""
+"""The ``geoseg`` command line: train, predict, demo, info.
+
+Every user mistake ends in one line on stderr (``geoseg: error: ...``) and exit code 2;
+nothing is overwritten unless ``--overwrite`` is given.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["main"]
+from .errors import GeosegError, InputError, OutputExistsError
+
+__all__ = ["main", "build_parser"]
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
 
 
@@ -29,26 +41,221 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .train.presets import PRESETS
 
     parser = argparse.ArgumentParser(
-        prog="geoseg", description="Segment seismic and hyperspectral volumes with fully invertible hyperbolic networks.")
+        prog="geoseg",
+        description="Segment seismic and hyperspectral volumes with fully invertible hyperbolic networks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="train on a synthetic seismic volume and print the score")
-    demo.add_argument("--shape", type=_shape, default=(32, 32, 64), help="volume size (default 32x32x64)")
-    demo.add_argument("--iterations", type=_positive_int, default=60, help="training iterations (default 60)")
+
+    segy = argparse.ArgumentParser(add_help=False)
+    segy.add_argument("--segy-inline-byte", type=_positive_int, metavar="BYTE",
+                      help="trace header byte of the inline number (default: 189, then alternatives)")
+    segy.add_argument("--segy-crossline-byte", type=_positive_int, metavar="BYTE",
+                      help="trace header byte of the crossline number (default: 193, then alternatives)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
+    common.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+
+    train = commands.add_parser("train", parents=[segy, common], help="train a model on an image and sparse labels")
+    train.add_argument("--image", required=True, help="image file (.npy .tif .sgy .zarr .mat:VAR .hdr)")
+    train.add_argument("--labels", required=True, help="labels file: 0 = unlabelled, 1..K classes")
+    train.add_argument("--out", required=True, help="model file to write")
+    train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="design (default fast)")
+    train.add_argument("--iterations", type=_positive_int, help="training iterations (default: the preset's)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--mode", choices=["volume", "spectral", "image"], help="default: from the shapes")
+    train.add_argument("--block", type=_positive_int, help="training block side in voxels (default: the preset's)")
+    train.add_argument("--class-names", help="comma-separated class names, in label order")
+    train.add_argument("--continue-from", metavar="MODEL", help="continue training this model")
+
+    predict = commands.add_parser("predict", parents=[segy, common], help="apply a model to an image")
+    predict.add_argument("--model", required=True, help="model file from 'geoseg train'")
+    predict.add_argument("--image", required=True, help="image file")
+    predict.add_argument("--out", required=True, help="predicted labels file")
+    predict.add_argument("--probabilities", metavar="P", help="also write per-class probabilities (class axis last)")
+    predict.add_argument("--uncertainty", metavar="U", help="also write the normalised entropy")
+    predict.add_argument("--block", type=_positive_int, help="prediction block side in voxels")
+
+    demo = commands.add_parser("demo", help="train on the synthetic seismic sample and print the score")
+    demo.add_argument("--shape", type=_shape, default=(96, 96, 96), help="volume size (default 96x96x96)")
+    demo.add_argument("--iterations", type=_positive_int, help="training iterations (default: the preset's)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    info = commands.add_parser("info", parents=[segy], help="describe a volume or model file")
+    info.add_argument("file")
     return parser
+
+
+class ProgressLine:
+    """A progress bar on stderr: redrawn in place on a terminal, a line per tenth otherwise."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last_tenth = -1
+
+    def update(self, done: int, total: int, text: str = "") -> None:
+        fraction = done / max(total, 1)
+        bar = "#" * int(24 * fraction)
+        line = f"{self.label} [{bar:<24}] {done}/{total} {text}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100)[:100])
+            if done >= total:
+                self.stream.write("\n")
+        elif int(10 * fraction) > self._last_tenth or done >= total:
+            self._last_tenth = int(10 * fraction)
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _read(spec: str, args) -> "Volume":  # noqa: F821
+    from .io import read_volume
+
+    return read_volume(spec, segy_inline_byte=getattr(args, "segy_inline_byte", None),
+                       segy_crossline_byte=getattr(args, "segy_crossline_byte", None))
+
+
+def _check_outputs(paths: Sequence[str | None], overwrite: bool) -> None:
+    """Refuse before any work is done, so a long run never ends in a refused write."""
+    for path in paths:
+        if path and Path(path).exists() and not overwrite:
+            raise OutputExistsError(f"{path}: already exists; choose another name or add --overwrite")
+
+
+def _warn(message: str) -> None:
+    print(f"geoseg: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _check_memory(required: int, what: str, suggestion: str) -> None:
+    from .train.memory import available_memory
+
+    available = available_memory()
+    if available is not None and required > 0.8 * available:
+        raise InputError(f"{what} needs about {required / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is "
+                         f"available; {suggestion}")
+
+
+def _train(args) -> int:
+    import numpy as np
+
+    from .train import Model, Trainer
+    from .train.memory import training_bytes
+
+    _check_outputs([args.out], args.overwrite)
+    image = _read(args.image, args)
+    labels = _read(args.labels, args)
+    model = Model.load(args.continue_from) if args.continue_from else None
+    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(np.asarray(image.data), np.asarray(labels.data), preset=args.preset, mode=args.mode,
+                          iterations=args.iterations, block=args.block, seed=args.seed, device=args.device,
+                          model=model, class_names=names, axes=list(image.axes))
+    for warning in caught:
+        _warn(str(warning.message))
+    _check_memory(training_bytes(trainer), "training", "use a smaller --block")
+    print(f"training a {trainer.layout.mode} model: {len(trainer.model.net.layers)} layers, "
+          f"{trainer.model.channels} channels, {trainer.n_classes} classes, block {trainer.block}, "
+          f"{trainer.iterations} iterations on {trainer.device}", file=sys.stderr)
+    bar = ProgressLine("train")
+    last = None
+    try:
+        for last in trainer.run():
+            accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "-"
+            bar.update(last.iteration, last.iterations, f"loss {last.loss:.4f} val {accuracy} {last.elapsed:.0f}s")
+    finally:
+        # Also after a stop or a divergence: the model holds the last good weights.
+        if trainer.history:
+            trainer.model.save(args.out, overwrite=args.overwrite)
+    if last is not None:
+        accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
+        print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")
+    return 0
+
+
+def _predict(args) -> int:
+    import numpy as np
+
+    from .io import write_volume
+    from .train import Model, Predictor
+    from .train.memory import prediction_bytes
+
+    _check_outputs([args.out, args.probabilities, args.uncertainty], args.overwrite)
+    model = Model.load(args.model)
+    image = _read(args.image, args)
+    predictor = Predictor(model, device=args.device, block=args.block)
+    predictor.check_image(tuple(image.shape))
+    _check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize),
+                  "prediction", "use a smaller --block or skip --probabilities")
+    data = np.asarray(image.data)
+    if np.issubdtype(data.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            _warn(f"{bad} NaN or Inf samples in {args.image} are masked out of the prediction (label 0)")
+    bar = ProgressLine("predict")
+    start = time.perf_counter()
+    result = predictor.predict(data, progress=lambda done, total: bar.update(done, total))
+    like = image if model.layout.mode == "volume" else None
+    write_volume(args.out, result.labels, like=like, overwrite=args.overwrite)
+    if args.probabilities:
+        write_volume(args.probabilities, np.moveaxis(result.probabilities, 0, -1), overwrite=args.overwrite)
+    if args.uncertainty:
+        write_volume(args.uncertainty, result.uncertainty, like=like, overwrite=args.overwrite)
+    counts = {int(k): int(v) for k, v in zip(*np.unique(result.labels, return_counts=True))}
+    print(f"wrote {args.out} {result.labels.shape} in {time.perf_counter() - start:.1f} s; voxels per class {counts}")
+    return 0
+
+
+def _info(args) -> int:
+    import numpy as np
+
+    path = args.file
+    if Path(path).suffix.lower() in (".pt", ".geoseg", ".pth"):
+        from .train import Model
+
+        model = Model.load(path)
+        print(f"{path}: napari-geoseg model (version {model.version})")
+        print(f"  mode {model.layout.mode}, image channels {model.layout.image_channels}, network channels {model.channels}")
+        print(f"  preset {model.preset.name}: depths {model.preset.depths}, ranks {model.preset.ranks}, "
+              f"{len(model.net.layers)} layers, {sum(p.numel() for p in model.net.parameters())} weights")
+        print("  classes " + ", ".join(f"{i}={n}" for i, n in zip(model.class_ids, model.class_names)))
+        if model.axes:
+            print(f"  trained on axes {tuple(model.axes)}")
+        return 0
+    volume = _read(path, args)
+    print(f"{path}: {volume.shape} {np.dtype(volume.dtype)}")
+    for name, size, scale, unit, start in zip(volume.axes, volume.shape, volume.scale, volume.units, volume.translate):
+        print(f"  {name}: {size} samples, step {scale:g} {unit}".rstrip() + f", first {start:g}")
+    geometry = getattr(volume, "geometry", None)
+    if geometry is not None:
+        print(f"  geometry: {geometry}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(shape=args.shape, iterations=args.iterations, seed=args.seed,
+             print=lambda line: print(line, flush=True))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .demo import run_demo
-
-        run_demo(shape=args.shape, iterations=args.iterations, seed=args.seed,
-                 print=lambda line: print(line, flush=True))
-    return 0
+    handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo}
+    try:
+        return handlers[args.command](args)
+    except GeosegError as err:
+        print(f"geoseg: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geoseg: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("geoseg: error: out of memory; use a smaller --block", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

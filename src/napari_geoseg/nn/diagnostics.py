@@ -34,13 +34,14 @@ def stability(net: HyperbolicNet, x: torch.Tensor, relative_perturbation: float 
 
 
 @torch.no_grad()
-def layer_step_norms(net: HyperbolicNet, size: int = 16, iterations: int = 30,
+def layer_step_norms(net: HyperbolicNet, size: int = 8, iterations: int = 20,
                      generator: Optional[torch.Generator] = None) -> list[float]:
     """``h * ||K_j||_2`` per layer, by power iteration on ``K^T K``.
 
     The leapfrog scheme is stable for about ``h * ||K||_2 <= 2``. The norm of a
-    zero-padded convolution barely depends on the grid size past a few voxels, so a
-    ``size**dim`` grid is used for every layer.
+    zero-padded 3x3(x3) convolution barely depends on the grid size past a few voxels,
+    so a ``size**dim`` grid is used for every layer (the norm on a larger grid is at
+    most a few percent higher). Power iteration approaches the norm from below.
     """
     norms = []
     for layer in net.layers:

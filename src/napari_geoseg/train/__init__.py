@@ -1,0 +1,12 @@
+"""Training, prediction and model files (torch and numpy; no napari)."""
+
+from .layout import MODES, Layout, infer_mode
+from .model import Model
+from .predictor import Prediction, PredictionCancelled, Predictor
+from .presets import PRESETS, Preset, get_preset
+from .trainer import Progress, Trainer, TrainingDiverged
+
+__all__ = [
+    "Layout", "MODES", "Model", "PRESETS", "Prediction", "PredictionCancelled", "Predictor", "Preset",
+    "Progress", "Trainer", "TrainingDiverged", "get_preset", "infer_mode",
+]

@@ -1,0 +1,152 @@
+"""How an image and its labels map onto the network: modes, channels, features.
+
+Three modes:
+
+- ``"volume"``: a 3D image ``(A, B, V)`` (optionally with a trailing channel axis) and
+  labels of the same spatial shape, e.g. seismic ``(inline, crossline, sample)``. The
+  last spatial axis is the vertical one.
+- ``"spectral"``: a hyperspectral cube ``(rows, cols, bands)`` (optionally with a
+  trailing axis of acquisition dates, used as channels) and labels ``(rows, cols)``.
+  The network runs in 3D and the loss reads one band-axis slice (the paper's §3.3).
+- ``"image"``: a 2D image ``(rows, cols)`` (optionally with a trailing channel axis)
+  and labels ``(rows, cols)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["Layout", "infer_mode", "robust_statistics", "build_features", "MODES"]
+
+MODES = ("volume", "spectral", "image")
+
+
+def infer_mode(image_shape: tuple[int, ...], labels_shape: tuple[int, ...]) -> str:
+    """Guess the mode from the shapes of an image and its labels.
+
+    A 3-axis image with 2-axis labels is a hyperspectral cube, unless its last axis is
+    short enough (<= 4) to be colour channels; same-shape 3D is a volume.
+    """
+    image_shape, labels_shape = tuple(image_shape), tuple(labels_shape)
+    if len(labels_shape) == 3 and image_shape[:3] == labels_shape and len(image_shape) in (3, 4):
+        return "volume"
+    if len(labels_shape) == 2 and image_shape[:2] == labels_shape:
+        if len(image_shape) == 2 or (len(image_shape) == 3 and image_shape[2] <= 4):
+            return "image"
+        if len(image_shape) in (3, 4):
+            return "spectral"
+    raise InputError(
+        f"image of shape {image_shape} and labels of shape {labels_shape} do not fit together: labels "
+        f"must have the image's spatial shape (volume or 2D image) or its first two axes (hyperspectral)"
+    )
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the spatial, channel and vertical axes are for a mode.
+
+    Attributes
+    ----------
+    mode : str
+        One of :data:`MODES`.
+    spatial_ndim : int
+        Spatial axes of the network (3 for volume and spectral, 2 for image).
+    image_channels : int
+        Channels of the user's image (1 when it has no channel axis).
+    """
+
+    mode: str
+    spatial_ndim: int
+    image_channels: int
+
+    @classmethod
+    def for_image(cls, mode: str, image_shape: tuple[int, ...]) -> "Layout":
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        spatial = 2 if mode == "image" else 3
+        if len(image_shape) not in (spatial, spatial + 1):
+            raise InputError(f"a {mode} image needs {spatial} axes (or {spatial + 1} with channels), "
+                             f"got shape {tuple(image_shape)}")
+        channels = image_shape[spatial] if len(image_shape) > spatial else 1
+        return cls(mode, spatial, int(channels))
+
+    @property
+    def position_axis(self) -> int | None:
+        """The spatial axis whose relative position becomes an input channel.
+
+        The vertical (sample) axis of a volume and the band axis of a cube: geological
+        units are ordered in depth, and a band's position in the spectrum is meaningful.
+        A 2D image gets none, so that a model does not learn where things are on a map.
+        """
+        return None if self.mode == "image" else 2
+
+    @property
+    def lateral_axes(self) -> tuple[int, int]:
+        """Spatial axes along which flips and swaps do not change the meaning."""
+        return (0, 1)
+
+    def labels_ndim(self) -> int:
+        return 2 if self.mode in ("spectral", "image") else 3
+
+
+def robust_statistics(image: np.ndarray, layout: Layout, max_samples: int = 1_000_000,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel median and robust spread (IQR / 1.349) of the finite values.
+
+    Large images are subsampled so that this stays fast; seismic amplitudes have heavy
+    tails, so mean and standard deviation would let a few spikes set the scale.
+    """
+    values = np.asarray(image, dtype=np.float32).reshape(-1, layout.image_channels)
+    if values.shape[0] > max_samples:
+        rows = np.random.default_rng(seed).choice(values.shape[0], max_samples, replace=False)
+        values = values[np.sort(rows)]
+    center = np.empty(layout.image_channels, np.float32)
+    scale = np.empty(layout.image_channels, np.float32)
+    for c in range(layout.image_channels):
+        finite = values[:, c][np.isfinite(values[:, c])]
+        if finite.size == 0:
+            raise InputError("the image holds no finite values (all NaN or Inf)")
+        q1, median, q3 = np.percentile(finite, [25, 50, 75])
+        spread = (q3 - q1) / 1.349
+        if not spread > 0:
+            spread = float(finite.std()) or 1.0
+        center[c], scale[c] = median, spread
+    return center, scale
+
+
+def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale: np.ndarray,
+                   channels: int, position_range: tuple[int, int] | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Network input ``(channels, *spatial)`` float32 and the mask of finite voxels.
+
+    Channels are the normalised image channels, then the relative position along
+    :attr:`Layout.position_axis` (in ``[-1, 1]`` over ``position_range``, the full
+    extent of that axis in the whole image, so blocks agree), then copies of these
+    until there are ``channels`` (the paper's channel repetition, §3.2). Non-finite
+    samples become 0 after normalisation and are reported in the mask.
+    """
+    data = np.asarray(image, dtype=np.float32)
+    if data.ndim == layout.spatial_ndim:
+        data = data[..., None]
+    spatial = data.shape[:-1]
+    base = np.moveaxis(data, -1, 0)
+    finite = np.isfinite(base).all(0)
+    base = (base - center.reshape(-1, *[1] * len(spatial))) / scale.reshape(-1, *[1] * len(spatial))
+    base = np.where(np.isfinite(base), base, 0.0).astype(np.float32)
+    parts = [base]
+    axis = layout.position_axis
+    if axis is not None:
+        start, total = position_range if position_range is not None else (0, spatial[axis])
+        index = np.arange(start, start + spatial[axis], dtype=np.float32)
+        position = 2 * index / max(total - 1, 1) - 1
+        shape = [1] * len(spatial)
+        shape[axis] = spatial[axis]
+        parts.append(np.broadcast_to(position.reshape(shape), spatial)[None])
+    features = np.concatenate(parts, 0)
+    repeats = -(-channels // features.shape[0])
+    features = np.concatenate([features] * repeats, 0)[:channels]
+    return np.ascontiguousarray(features), finite

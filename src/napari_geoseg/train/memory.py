@@ -1,0 +1,45 @@
+"""Memory estimates, so that a request that cannot fit is refused before it starts."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional
+
+__all__ = ["available_memory", "training_bytes", "prediction_bytes", "STEP_FACTOR"]
+
+#: Peak bytes of one memory-efficient training step per byte of one network state,
+#: measured by benchmarks/memory_depth.py (RSS above baseline, 1 x 8 x 64^3 float32:
+#: ~170 MB for an 8 MiB state), rounded up. It does not grow with depth.
+STEP_FACTOR = 24
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), if known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_bytes(trainer) -> int:
+    """Features of the whole image plus the peak of one training step on a block."""
+    features = trainer.features.nbytes + 3 * trainer.labels.nbytes
+    state = math.prod(trainer.block) * trainer.model.channels * 4
+    return features + STEP_FACTOR * state
+
+
+def prediction_bytes(predictor, image_shape: tuple[int, ...], itemsize: int) -> int:
+    """The image, its padded float copy, the outputs, and one block's forward pass."""
+    model = predictor.model
+    voxels = math.prod(image_shape[:model.layout.spatial_ndim])
+    outputs = math.prod(image_shape[:model.layout.labels_ndim()]) * (4 * model.n_classes + 4 + 4 + 2)
+    block = predictor.block_side ** model.layout.spatial_ndim * model.channels * 4
+    return voxels * model.layout.image_channels * (itemsize + 4) + outputs + 8 * block

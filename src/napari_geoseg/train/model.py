@@ -1,0 +1,126 @@
+"""A trained model: the network plus everything needed to apply it, in one safe file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import InputError, OutputExistsError
+from ..nn import HyperbolicNet
+from .layout import Layout
+from .presets import Preset
+
+__all__ = ["Model", "MODEL_FORMAT"]
+
+MODEL_FORMAT = "napari-geoseg-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Model:
+    """A HyperbolicNet with its design, normalisation and classes.
+
+    Attributes
+    ----------
+    net : HyperbolicNet
+    preset : Preset
+        The design and training settings it was built from.
+    layout : Layout
+        Mode and image channels it expects.
+    channels : int
+        Network input channels (image channels, position, repeats).
+    class_ids : list of int
+        Label value in the user's label image of each class, in channel order.
+    class_names : list of str
+    center, scale : np.ndarray
+        Per-channel robust normalisation of the training image.
+    axes : list of str
+        Names of the image axes it was trained on (for information).
+    """
+
+    net: HyperbolicNet
+    preset: Preset
+    layout: Layout
+    channels: int
+    class_ids: list[int]
+    class_names: list[str]
+    center: np.ndarray
+    scale: np.ndarray
+    axes: list[str] = field(default_factory=list)
+    version: str = __version__
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_ids)
+
+    @staticmethod
+    def build_net(preset: Preset, channels: int, spatial_ndim: int) -> HyperbolicNet:
+        return HyperbolicNet.symmetric(channels, depths=preset.depths, ranks=preset.ranks,
+                                       up_depths=preset.up_depths, dim=spatial_ndim, h=preset.h)
+
+    def to_dict(self) -> dict:
+        """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""
+        return {
+            "format": MODEL_FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "preset": self.preset.to_dict(),
+            "mode": self.layout.mode,
+            "image_channels": self.layout.image_channels,
+            "channels": self.channels,
+            "class_ids": [int(v) for v in self.class_ids],
+            "class_names": [str(v) for v in self.class_names],
+            "center": torch.from_numpy(np.asarray(self.center, np.float32)),
+            "scale": torch.from_numpy(np.asarray(self.scale, np.float32)),
+            "axes": [str(a) for a in self.axes],
+        }
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the model to ``path``; never replaces a file unless ``overwrite``."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"{path}: already exists; choose another name or allow overwriting")
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            torch.save(self.to_dict(), tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Model":
+        """Read a model file written by :meth:`save` (no arbitrary pickle is executed)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many kinds for a damaged or foreign file
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(f"{path}: not a readable napari-geoseg model file ({reason[:120]})") from None
+        if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
+            raise InputError(f"{path}: not a napari-geoseg model file")
+        if blob.get("format_version", 0) > FORMAT_VERSION:
+            raise InputError(f"{path}: written by a newer napari-geoseg ({blob.get('version')}); upgrade to read it")
+        try:
+            preset_fields = dict(blob["preset"])
+            for key in ("depths", "ranks", "up_depths"):
+                if preset_fields.get(key) is not None:
+                    preset_fields[key] = tuple(preset_fields[key])
+            preset = Preset(**preset_fields)
+            layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]))
+            net = cls.build_net(preset, int(blob["channels"]), layout.spatial_ndim)
+            net.load_state_dict(blob["state_dict"])
+            return cls(net=net, preset=preset, layout=layout, channels=int(blob["channels"]),
+                       class_ids=list(blob["class_ids"]), class_names=list(blob["class_names"]),
+                       center=blob["center"].numpy(), scale=blob["scale"].numpy(),
+                       axes=list(blob.get("axes", [])), version=str(blob.get("version", "?")))
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise InputError(f"{path}: damaged napari-geoseg model file ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None

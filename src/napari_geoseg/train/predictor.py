@@ -1,0 +1,172 @@
+"""Applying a model to a whole image in overlapping blocks."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import GeosegError, InputError
+from .layout import Layout, build_features
+from .model import Model
+from .trainer import pad_to_multiple, resolve_device
+
+__all__ = ["Predictor", "Prediction", "PredictionCancelled"]
+
+
+class PredictionCancelled(GeosegError):
+    """:meth:`Predictor.predict` was stopped before it finished."""
+
+
+@dataclass
+class Prediction:
+    """Labels (the user's class values, 0 where the image has no data), per-class
+    probabilities ``(K, *shape)`` and normalised entropy in [0, 1] (NaN where no data)."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    uncertainty: np.ndarray
+
+
+def _taper(size: int, overlap: int) -> np.ndarray:
+    """Blending weight along one block axis: ramps up over the overlap, flat inside."""
+    if overlap <= 0:
+        return np.ones(size, np.float32)
+    ramp = (np.arange(size) + 0.5) / overlap
+    return np.clip(np.minimum(ramp, ramp[::-1]), 1e-3, 1).astype(np.float32)
+
+
+def _starts(length: int, block: int, step: int) -> list[int]:
+    starts = list(range(0, max(length - block, 0) + 1, step))
+    if starts[-1] + block < length:
+        starts.append(length - block)
+    return starts
+
+
+class Predictor:
+    """Run a :class:`Model` over images of any size with bounded memory.
+
+    Parameters
+    ----------
+    model : Model
+    device : str, optional
+    block : int, optional
+        Block side in voxels (lateral axes); defaults to twice the training block, since
+        prediction keeps no gradients. Memory grows with the block, not the image.
+    overlap : int, optional
+        Overlap between neighbouring blocks; predictions are blended with weights that
+        fall off towards block edges, where zero padding makes the network less sure.
+    """
+
+    def __init__(self, model: Model, device: str | torch.device | None = "cpu",
+                 block: Optional[int] = None, overlap: Optional[int] = None) -> None:
+        self.model = model
+        self.device = resolve_device(device)
+        multiple = model.net.input_multiple
+        side = block or 2 * model.preset.block
+        self.block_side = max(multiple, side // multiple * multiple)
+        self.overlap = overlap if overlap is not None else max(multiple, self.block_side // 4 // multiple * multiple)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Cancel a running :meth:`predict` (it raises :class:`PredictionCancelled`)."""
+        self._stop.set()
+
+    def output_shape(self, image_shape: tuple[int, ...]) -> tuple[int, ...]:
+        layout = self.model.layout
+        return tuple(image_shape[:layout.labels_ndim()])
+
+    def check_image(self, image_shape: tuple[int, ...]) -> Layout:
+        expected = self.model.layout
+        try:
+            layout = Layout.for_image(expected.mode, tuple(image_shape))
+        except InputError as err:
+            raise InputError(f"this model was trained on {expected.mode} images: {err}") from None
+        if layout.image_channels != expected.image_channels:
+            raise InputError(f"this model expects {expected.image_channels} image channel(s), the image has "
+                             f"{layout.image_channels}")
+        return layout
+
+    @torch.no_grad()
+    def predict(self, image, progress: Optional[Callable[[int, int], None]] = None) -> Prediction:
+        """Labels, probabilities and uncertainty for ``image``.
+
+        ``progress(done, total)`` is called after every block.
+        """
+        self._stop.clear()
+        model = self.model
+        image = np.asarray(image)
+        layout = self.check_image(image.shape)
+        net = model.net.to(self.device).eval()
+        spatial = image.shape[:layout.spatial_ndim]
+        multiple = net.input_multiple
+        padded = pad_to_multiple(image, multiple, range(layout.spatial_ndim), "reflect")
+        padded_spatial = padded.shape[:layout.spatial_ndim]
+        block = [min(self.block_side, s) for s in padded_spatial]
+        if layout.mode == "spectral":
+            block[2] = padded_spatial[2]
+        out_ndim = layout.labels_ndim()
+        k = model.n_classes
+        total = np.zeros((k, *padded_spatial[:out_ndim]), np.float32)
+        weight_sum = np.zeros(padded_spatial[:out_ndim], np.float32)
+        axes_starts = []
+        tapers = []
+        for axis in range(layout.spatial_ndim):
+            overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
+            step = max(block[axis] - overlap, multiple)
+            axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
+            tapers.append(_taper(block[axis], overlap))
+        corners = list(itertools.product(*axes_starts))
+        window = tapers[0][:, None] * tapers[1][None, :]
+        if out_ndim == 3:
+            window = window[..., None] * tapers[2]
+        position_axis = layout.position_axis
+        for done, corner in enumerate(corners, start=1):
+            if self._stop.is_set():
+                raise PredictionCancelled("prediction cancelled")
+            crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
+            position_range = None
+            if position_axis is not None:
+                position_range = (corner[position_axis], spatial[position_axis])
+            features, _ = build_features(padded[crop], layout, model.center, model.scale, model.channels,
+                                         position_range=position_range)
+            scores = net(torch.from_numpy(features)[None].to(self.device))[1][0, :k]
+            if layout.mode == "spectral":
+                scores = scores[..., scores.shape[-1] // 2]
+            probabilities = torch.softmax(scores.float(), 0).cpu().numpy()
+            out_crop = crop[:out_ndim]
+            total[(slice(None), *out_crop)] += probabilities * window
+            weight_sum[out_crop] += window
+            if progress is not None:
+                progress(done, len(corners))
+        out_shape = spatial[:out_ndim]
+        trim = tuple(slice(0, s) for s in out_shape)
+        probabilities = total[(slice(None), *trim)] / weight_sum[trim]
+        finite = self._finite_mask(image, layout, out_ndim)
+        ids = np.asarray(model.class_ids)
+        dtype = np.uint8 if ids.max() < 256 else np.uint16
+        labels = ids[probabilities.argmax(0)].astype(dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(0) / np.log(max(k, 2))
+        entropy = entropy.astype(np.float32)
+        if finite is not None:
+            labels[~finite] = 0
+            probabilities[:, ~finite] = np.nan
+            entropy[~finite] = np.nan
+        return Prediction(labels, probabilities.astype(np.float32), entropy)
+
+    @staticmethod
+    def _finite_mask(image: np.ndarray, layout: Layout, out_ndim: int) -> Optional[np.ndarray]:
+        if not np.issubdtype(image.dtype, np.floating):
+            return None
+        finite = np.isfinite(image)
+        if image.ndim > layout.spatial_ndim:
+            finite = finite.all(-1)
+        while finite.ndim > out_ndim:
+            finite = finite.all(-1)
+        return None if finite.all() else finite

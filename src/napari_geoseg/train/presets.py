@@ -1,0 +1,64 @@
+"""Network designs and training settings that users pick by name."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Optional
+
+__all__ = ["Preset", "PRESETS", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A U-shaped :meth:`HyperbolicNet.symmetric` design and how to train it.
+
+    Attributes
+    ----------
+    depths, ranks, up_depths
+        Layers and block ranks per level (see ``HyperbolicNet.symmetric``).
+    min_channels
+        The network input gets at least this many channels (and at least one more than
+        there are classes).
+    h
+        Time step.
+    block
+        Side of the training sub-volumes in voxels (lateral axes; the vertical or band
+        axis is taken whole when it fits).
+    iterations, learning_rate
+        Adam iterations and initial step; the step decays to a tenth by the end.
+    """
+
+    name: str
+    depths: tuple[int, ...]
+    ranks: tuple[int, ...]
+    up_depths: Optional[tuple[int, ...]] = None
+    min_channels: int = 4
+    h: float = 0.2
+    block: int = 64
+    iterations: int = 150
+    learning_rate: float = 3e-3
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=150,
+               learning_rate=3e-3, description="three levels, small ranks: trains in minutes on 2 CPU cores"),
+        Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
+               block=128, iterations=240, learning_rate=1e-3,
+               description="the paper's Table 3 seismic design (30 layers, four levels): for GPUs"),
+    )
+}
+
+
+def get_preset(name: str, **overrides) -> Preset:
+    """The preset called ``name``, with any field replaced by a non-None override."""
+    try:
+        preset = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    return replace(preset, **{k: v for k, v in overrides.items() if v is not None})

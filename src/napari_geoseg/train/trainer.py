@@ -1,0 +1,325 @@
+"""Training a HyperbolicNet from sparse labels, as a cancellable stream of progress events."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..errors import GeosegError, InputError
+from ..nn import partial_cross_entropy
+from .layout import Layout, build_features, infer_mode, robust_statistics
+from .model import Model
+from .presets import Preset, get_preset
+
+__all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve_device", "pad_to_multiple"]
+
+
+class TrainingDiverged(GeosegError, RuntimeError):
+    """The loss became NaN/Inf or exploded; the model keeps the last good weights."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One training iteration, as reported to a progress bar or a plot."""
+
+    iteration: int
+    iterations: int
+    loss: float
+    validation_accuracy: Optional[float]
+    elapsed: float
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """A torch device from 'cpu', 'cuda', 'cuda:1' or 'mps', checked to exist."""
+    device = torch.device(device or "cpu")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda: no CUDA GPU is available here; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError("device mps: Apple's Metal backend is not available here; use --device cpu")
+    return device
+
+
+def prepare_labels(labels: np.ndarray, class_ids: Optional[Sequence[int]] = None) -> tuple[np.ndarray, list[int]]:
+    """Check user labels and map their values onto classes 1..K.
+
+    Returns the remapped labels (int16, 0 = unlabelled) and the user's label value of
+    each class. With ``class_ids`` (a model being continued), known values keep their
+    class and new values are appended.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype == bool or not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+        raise InputError(f"labels must hold integers (0 = unlabelled, 1..K), got dtype {labels.dtype}")
+    if np.issubdtype(labels.dtype, np.floating):
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise InputError("labels hold non-integer values; labels must be whole numbers (0 = unlabelled, 1..K)")
+        labels = labels.astype(np.int64)
+    if labels.min(initial=0) < 0:
+        raise InputError("labels hold negative values; use 0 for unlabelled and 1..K for classes")
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    ids = list(class_ids) if class_ids is not None else []
+    ids += [v for v in present if v not in ids]
+    if len(present) < 2:
+        raise InputError(f"labels hold {len(present)} class(es) ({present}); label at least two classes")
+    if len(ids) > 255:
+        raise InputError(f"labels hold {len(ids)} classes; at most 255 are supported")
+    lookup = np.zeros(max(ids) + 1, np.int16)
+    for k, value in enumerate(ids, start=1):
+        lookup[value] = k
+    return lookup[labels], ids
+
+
+def pad_to_multiple(array: np.ndarray, multiple: int, axes: Sequence[int], mode: str) -> np.ndarray:
+    """Pad the end of ``axes`` to a multiple of ``multiple`` (reflect for images, zeros for labels)."""
+    widths = [(0, 0)] * array.ndim
+    for axis in axes:
+        widths[axis] = (0, -array.shape[axis] % multiple)
+    if not any(w for _, w in widths):
+        return array
+    if mode == "reflect" and any(array.shape[a] < 2 for a in axes):
+        mode = "edge"
+    return np.pad(array, widths, mode=mode)
+
+
+class Trainer:
+    """Train (or continue training) a model on an image and sparse labels.
+
+    Parameters
+    ----------
+    image : array
+        ``(A, B, V[, C])`` volume, ``(rows, cols, bands[, dates])`` cube or
+        ``(rows, cols[, C])`` image; NaN/Inf samples are masked out.
+    labels : array
+        0 = unlabelled, other values are classes; the volume's spatial shape, or
+        ``(rows, cols)`` for cubes and 2D images.
+    preset : str or Preset
+        Design and settings (``"fast"`` for CPUs, ``"paper"`` for GPUs).
+    mode : str, optional
+        ``"volume"``, ``"spectral"`` or ``"image"``; inferred from the shapes if omitted.
+    iterations, learning_rate, block : optional
+        Override the preset.
+    seed : int
+        Same seed, same data, same device: same model.
+    model : Model, optional
+        Continue from this model (its normalisation and classes are kept; new label
+        values become new classes while the network has channels for them).
+    class_names : sequence of str, optional
+        Names of the classes, in order of label value.
+    validation_fraction : float
+        Share of labelled voxels held out to measure validation accuracy.
+
+    Notes
+    -----
+    Iterate over :meth:`run` to train; each step yields a :class:`Progress`. Call
+    :meth:`stop` from any thread to end after the current iteration; the model is
+    never left half-updated.
+    """
+
+    def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
+                 iterations: Optional[int] = None, learning_rate: Optional[float] = None,
+                 block: Optional[int] = None, seed: int = 0, device: str | torch.device | None = "cpu",
+                 model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
+                 validation_fraction: float = 0.1, validate_every: int = 10,
+                 axes: Optional[Sequence[str]] = None) -> None:
+        image = np.asarray(image)
+        if model is not None:
+            preset = model.preset
+        elif isinstance(preset, str):
+            preset = get_preset(preset)
+        self.preset: Preset = preset
+        self.iterations = int(iterations or preset.iterations)
+        self.learning_rate = float(learning_rate or preset.learning_rate)
+        self.seed, self.validate_every = seed, validate_every
+        self.device = resolve_device(device)
+        labels = np.asarray(labels)
+        mode = mode or (model.layout.mode if model is not None else infer_mode(image.shape, labels.shape))
+        layout = Layout.for_image(mode, image.shape)
+        spatial = image.shape[:layout.spatial_ndim]
+        expected = spatial[:layout.labels_ndim()]
+        if labels.shape != expected:
+            raise InputError(f"labels of shape {labels.shape} do not match the image: expected {expected} "
+                             f"for a {mode} image of shape {image.shape}")
+        if model is not None and layout.image_channels != model.layout.image_channels:
+            raise InputError(f"the model expects {model.layout.image_channels} image channels, "
+                             f"this image has {layout.image_channels}")
+        labels, class_ids = prepare_labels(labels, model.class_ids if model is not None else None)
+        self.nonfinite = int(np.count_nonzero(~np.isfinite(image))) if np.issubdtype(image.dtype, np.floating) else 0
+        if self.nonfinite:
+            warnings.warn(f"{self.nonfinite} NaN or Inf samples in the image are masked out of training",
+                          stacklevel=2)
+        n_classes = len(class_ids)
+        if model is None:
+            center, scale = robust_statistics(image, layout, seed=seed)
+            channels = max(preset.min_channels, n_classes + 1,
+                           layout.image_channels + (layout.position_axis is not None))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                net = Model.build_net(preset, channels, layout.spatial_ndim)
+            names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
+            model = Model(net=net, preset=preset, layout=layout, channels=channels, class_ids=class_ids,
+                          class_names=names[:n_classes], center=center, scale=scale,
+                          axes=list(axes) if axes is not None else [])
+        else:
+            model = copy.deepcopy(model)
+            if n_classes > model.channels:
+                raise InputError(f"the labels now have {n_classes} classes but the model has room for "
+                                 f"{model.channels}; train a new model")
+            model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
+            model.class_ids = class_ids
+        if len(model.class_names) < n_classes:
+            model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
+        self.model, self.layout = model, layout
+        self.n_classes = n_classes
+        features, finite = build_features(image, layout, model.center, model.scale, model.channels)
+        label_finite = finite if layout.mode == "volume" else finite.all(-1) if layout.mode == "spectral" else finite
+        labels = np.where(label_finite, labels, 0)
+        multiple = model.net.input_multiple
+        spatial_axes = range(1, 1 + layout.spatial_ndim)
+        self.features = pad_to_multiple(features, multiple, spatial_axes, "reflect")
+        self.labels = pad_to_multiple(labels, multiple, range(labels.ndim), "constant")
+        self._split_validation(validation_fraction)
+        self.block = self._block_shape(block or preset.block, multiple)
+        counts = np.bincount(self.train_labels.ravel(), minlength=n_classes + 1)[1:].astype(np.float64)
+        if np.count_nonzero(counts) < 2:
+            raise InputError("after holding out validation voxels fewer than two classes remain; label more voxels")
+        weight = counts.sum() / (n_classes * np.maximum(counts, 1))
+        self.class_weight = torch.tensor(np.where(counts > 0, weight, 0), dtype=torch.float32, device=self.device)
+        self._stop = threading.Event()
+        self.history: list[Progress] = []
+
+    # -- setup -----------------------------------------------------------------------
+    def _split_validation(self, fraction: float) -> None:
+        rng = np.random.default_rng(self.seed)
+        labelled = np.flatnonzero(self.labels)
+        held = rng.random(labelled.size) < fraction if labelled.size >= 20 else np.zeros(labelled.size, bool)
+        self.train_labels = self.labels.copy()
+        self.train_labels.flat[labelled[held]] = 0
+        self.validation_labels = np.zeros_like(self.labels)
+        self.validation_labels.flat[labelled[held]] = self.labels.flat[labelled[held]]
+        self._train_points = np.stack(np.unravel_index(labelled[~held], self.labels.shape), 1)
+        self._validation_points = np.stack(np.unravel_index(labelled[held], self.labels.shape), 1)
+
+    def _block_shape(self, side: int, multiple: int) -> tuple[int, ...]:
+        shape = self.features.shape[1:]
+        side = max(multiple, side // multiple * multiple)
+        block = [min(side, s) for s in shape]
+        if self.layout.mode == "spectral":
+            block[2] = shape[2]  # the loss reads a band slice: keep the whole spectrum
+        return tuple(block)
+
+    def _crop_around(self, point: np.ndarray, rng: np.random.Generator) -> tuple[slice, ...]:
+        shape = self.features.shape[1:]
+        slices = []
+        for axis, (b, s) in enumerate(zip(self.block, shape)):
+            centre = int(point[axis]) if axis < len(point) else s // 2
+            low = min(max(centre - int(rng.integers(0, b)), 0), s - b)
+            slices.append(slice(low, low + b))
+        return tuple(slices)
+
+    def _batch(self, crop: tuple[slice, ...], labels: np.ndarray, rng: Optional[np.random.Generator]):
+        x = torch.from_numpy(np.ascontiguousarray(self.features[(slice(None), *crop)]))
+        y = torch.from_numpy(np.ascontiguousarray(labels[crop[:labels.ndim]]))
+        if rng is not None:
+            # Flip and swap the lateral axes only: up and down mean something in geology
+            # and in a spectrum.
+            for axis in self.layout.lateral_axes:
+                if rng.random() < 0.5:
+                    x, y = x.flip(axis + 1), y.flip(axis)
+            if self.block[0] == self.block[1] and rng.random() < 0.5:
+                x, y = x.transpose(1, 2), y.transpose(0, 1)
+        return x[None].to(self.device), y[None].long().to(self.device)
+
+    def _loss(self, net, x, y) -> torch.Tensor:
+        out = net(x)[1]
+        band_slice = (2, x.shape[-1] // 2) if self.layout.mode == "spectral" else None
+        return partial_cross_entropy(out, y, self.n_classes, weight=self.class_weight, slice=band_slice)
+
+    @torch.no_grad()
+    def validation_accuracy(self, net, max_blocks: int = 4) -> Optional[float]:
+        """Accuracy on held-out labelled voxels in up to ``max_blocks`` fixed blocks."""
+        if len(self._validation_points) == 0:
+            return None
+        rng = np.random.default_rng(self.seed + 1)
+        picks = rng.choice(len(self._validation_points), min(max_blocks, len(self._validation_points)), replace=False)
+        correct = total = 0
+        for point in self._validation_points[picks]:
+            crop = self._crop_around(point, rng)
+            x, y = self._batch(crop, self.validation_labels, None)
+            out = net(x)[1][:, :self.n_classes]
+            if self.layout.mode == "spectral":
+                out = out[..., x.shape[-1] // 2]
+            mask = y > 0
+            correct += int(((out.argmax(1) + 1) == y)[mask].sum())
+            total += int(mask.sum())
+        return correct / total if total else None
+
+    # -- training --------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask :meth:`run` to end after the current iteration (thread-safe)."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> Iterator[Progress]:
+        """Train, yielding a :class:`Progress` after every iteration.
+
+        Raises
+        ------
+        TrainingDiverged
+            The loss became NaN/Inf or grew a thousandfold; :attr:`model` keeps the weights
+            of the last good iteration.
+        """
+        net = self.model.net.to(self.device).train()
+        rng = np.random.default_rng(self.seed)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        # Decay the step to a tenth over the run.
+        decay = 0.1 ** (1 / max(self.iterations, 1))
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
+        start = time.perf_counter()
+        first_loss = None
+        validation = None
+        for iteration in range(1, self.iterations + 1):
+            if self._stop.is_set():
+                break
+            point = self._train_points[rng.integers(len(self._train_points))]
+            x, y = self._batch(self._crop_around(point, rng), self.train_labels, rng)
+            good = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(net, x, y)
+            value = loss.item()
+            if first_loss is None:
+                first_loss = max(value, 1e-3)
+            if not np.isfinite(value) or value > 1000 * first_loss:
+                net.load_state_dict(good)
+                raise TrainingDiverged(f"training diverged at iteration {iteration} (loss {value:.3g}); "
+                                       f"kept the weights of iteration {iteration - 1}; try a smaller learning rate")
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                net.load_state_dict(good)
+                raise TrainingDiverged(f"training diverged at iteration {iteration} (weights became NaN); "
+                                       f"kept the weights of iteration {iteration - 1}; try a smaller learning rate")
+            if iteration % self.validate_every == 0 or iteration == self.iterations:
+                net.eval()
+                validation = self.validation_accuracy(net)
+                net.train()
+            event = Progress(iteration, self.iterations, value, validation, time.perf_counter() - start)
+            self.history.append(event)
+            yield event
+        net.eval()
+
+    def train(self) -> Model:
+        """Run to the end and return the model."""
+        for _ in self.run():
+            pass
+        return self.model

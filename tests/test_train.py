@@ -1,0 +1,168 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_geoseg.data import synthetic_seismic
+from napari_geoseg.errors import InputError, OutputExistsError
+from napari_geoseg.train import Model, Predictor, Trainer, TrainingDiverged, infer_mode
+from napari_geoseg.train.trainer import prepare_labels
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return synthetic_seismic((32, 32, 32), seed=1)
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.net.parameters()]
+
+
+def test_prepare_labels_maps_values_to_classes():
+    labels, ids = prepare_labels(np.array([[0, 5], [2, 5]]))
+    assert ids == [2, 5] and labels.tolist() == [[0, 2], [1, 2]]
+    labels, ids = prepare_labels(np.array([[7, 5], [2, 0]]), class_ids=[2, 5])
+    assert ids == [2, 5, 7] and labels.tolist() == [[3, 2], [1, 0]]
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.array([[0.5, 1.0]]), "non-integer"), (np.array([[0, 1, 1]]), "at least two classes"),
+    (np.array([[-1, 1, 2]]), "negative"), (np.array([[True, False]]), "integers"),
+])
+def test_bad_labels(labels, message):
+    with pytest.raises(InputError, match=message):
+        prepare_labels(labels)
+
+
+def test_infer_mode():
+    assert infer_mode((10, 10, 10), (10, 10, 10)) == "volume"
+    assert infer_mode((10, 10, 50), (10, 10)) == "spectral"
+    assert infer_mode((10, 10, 3), (10, 10)) == "image"
+    assert infer_mode((10, 10), (10, 10)) == "image"
+    with pytest.raises(InputError, match="do not fit together"):
+        infer_mode((10, 10, 10), (10, 9, 10))
+
+
+def test_training_is_deterministic(volume):
+    runs = [Trainer(volume.image, volume.labels, iterations=3, block=16, seed=3).train() for _ in range(2)]
+    for a, b in zip(weights(runs[0]), weights(runs[1])):
+        assert torch.equal(a, b)
+
+
+def test_stop_ends_between_iterations(volume):
+    trainer = Trainer(volume.image, volume.labels, iterations=50, block=16, seed=3)
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        trainer.stop()
+    assert [e.iteration for e in events] == [1]
+    reference = Trainer(volume.image, volume.labels, iterations=1, block=16, seed=3).train()
+    # Same as a one-iteration run: nothing half-updated.
+    for a, b in zip(weights(trainer.model), weights(reference)):
+        assert torch.equal(a, b)
+
+
+def test_diverging_loss_keeps_last_good_weights(volume):
+    trainer = Trainer(volume.image, volume.labels, iterations=30, block=16, learning_rate=1e4, seed=0)
+    with pytest.raises(TrainingDiverged, match="diverged at iteration"):
+        trainer.train()
+    assert trainer.history, "at least one good iteration before the divergence"
+    assert all(torch.isfinite(w).all() for w in weights(trainer.model))
+
+
+def test_continue_from_model_with_a_new_class(volume):
+    model = Trainer(volume.image, volume.labels, iterations=2, block=16).train()
+    labels = volume.labels.copy()
+    labels[0, 0, :4] = 9  # a new class
+    trainer = Trainer(volume.image, labels, iterations=1, block=16, model=model)
+    assert trainer.model.class_ids == [1, 2, 3, 9]
+    for a, b in zip(weights(trainer.model), weights(model)):
+        assert torch.equal(a, b)  # starts from the given weights...
+    trainer.train()
+    assert not all(torch.equal(a, b) for a, b in zip(weights(trainer.model), weights(model)))
+
+
+def test_validation_accuracy_is_reported(volume):
+    trainer = Trainer(volume.image, volume.labels, iterations=2, block=16, validate_every=1)
+    events = list(trainer.run())
+    assert all(0 <= e.validation_accuracy <= 1 for e in events)
+
+
+def test_blocks_agree_with_a_whole_volume_pass(volume):
+    model = Trainer(volume.image, volume.labels, iterations=10, block=16).train()
+    whole = Predictor(model, block=32).predict(volume.image)
+    blocks = Predictor(model, block=24, overlap=8).predict(volume.image)
+    assert whole.labels.shape == volume.image.shape and whole.labels.dtype == np.uint8
+    top = np.sort(whole.probabilities, 0)
+    confident = top[-1] - top[-2] > 0.2
+    # Zero padding at block edges moves near-ties only; blending keeps the rest.
+    assert np.mean((whole.labels == blocks.labels)[confident]) > 0.99
+    assert np.mean(whole.labels == blocks.labels) > 0.95
+    assert np.abs(whole.probabilities - blocks.probabilities).mean() < 0.02
+    assert np.allclose(whole.probabilities.sum(0), 1, atol=1e-5)
+    assert 0 <= whole.uncertainty.min() and whole.uncertainty.max() <= 1
+
+
+def test_model_file_round_trip(volume, tmp_path):
+    model = Trainer(volume.image, volume.labels, iterations=2, block=16,
+                    class_names=["top", "middle", "bottom"]).train()
+    path = model.save(tmp_path / "model.pt")
+    loaded = Model.load(path)
+    assert loaded.class_names == ["top", "middle", "bottom"] and loaded.class_ids == [1, 2, 3]
+    a = Predictor(model, block=32).predict(volume.image)
+    b = Predictor(loaded, block=32).predict(volume.image)
+    assert np.array_equal(a.labels, b.labels)
+    with pytest.raises(OutputExistsError):
+        model.save(path)
+    model.save(path, overwrite=True)
+
+
+@pytest.mark.parametrize("content", [b"garbage", b""])
+def test_corrupt_model_file(tmp_path, content):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="bad.pt"):
+        Model.load(path)
+
+
+def test_truncated_model_file(volume, tmp_path):
+    path = Trainer(volume.image, volume.labels, iterations=1, block=16).train().save(tmp_path / "m.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="m.pt"):
+        Model.load(path)
+
+
+def test_spectral_mode_predicts_a_map():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((16, 16), np.uint8)
+    truth[:, :8], truth[:, 8:] = 1, 2
+    spectra = np.stack([np.linspace(0, 1, 20), np.linspace(1, 0, 20)])
+    cube = spectra[truth - 1] + 0.05 * rng.standard_normal((16, 16, 20))
+    labels = np.zeros_like(truth)
+    labels[::5, ::5] = truth[::5, ::5]
+    trainer = Trainer(cube.astype(np.float32), labels, iterations=15, block=16)
+    assert trainer.layout.mode == "spectral"
+    model = trainer.train()
+    result = Predictor(model).predict(cube.astype(np.float32))
+    assert result.labels.shape == (16, 16) and result.probabilities.shape == (2, 16, 16)
+    assert np.mean(result.labels == truth) > 0.8
+
+
+def test_image_mode_and_nan_masking():
+    image = np.random.default_rng(0).standard_normal((32, 32)).astype(np.float32)
+    image[:, 16:] += 3
+    image[5, 5] = np.nan
+    labels = np.zeros((32, 32), np.uint8)
+    labels[10, 2], labels[10, 30], labels[20, 3], labels[20, 29] = 1, 2, 1, 2
+    with pytest.warns(UserWarning, match="1 NaN or Inf samples"):
+        trainer = Trainer(image, labels, iterations=5, block=32)
+    assert trainer.layout.mode == "image"
+    result = Predictor(trainer.train()).predict(image)
+    assert result.labels[5, 5] == 0 and np.isnan(result.uncertainty[5, 5])
+    assert set(np.unique(result.labels)) <= {0, 1, 2}
+
+
+def test_wrong_image_for_model(volume):
+    model = Trainer(volume.image, volume.labels, iterations=1, block=16).train()
+    with pytest.raises(InputError, match="1 image channel"):
+        Predictor(model).predict(np.zeros((16, 16, 16, 2), np.float32))
