@@ -1,0 +1,112 @@
+"""zarr stores, read lazily: slicing the returned array reads only the chunks it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ._guard import unreadable
+from .attributes import ATTRIBUTE_KEY, axes_from_attributes, axis_attributes
+from .volume import Volume
+
+__all__ = ["read_zarr", "write_zarr"]
+
+#: Bytes converted from the source per step while writing, so that a lazy source is
+#: never loaded whole.
+_WRITE_STEP_BYTES = 64 * 2**20
+
+
+def read_zarr(path: Path, array: str | None = None, display: str | None = None) -> Volume:
+    """Open an array of a zarr store without loading it.
+
+    Parameters
+    ----------
+    path : Path
+        The store (a folder).
+    array : str, optional
+        Path of the array inside a group store (``store.zarr:ARRAY``). May be left out
+        when the store is a single array or a group with exactly one array.
+    display : str, optional
+        How to name the store in messages.
+
+    Returns
+    -------
+    Volume
+        ``data`` the ``zarr.Array``; axes from the attributes written by
+        :func:`write_zarr`, else zarr v3 dimension names or xarray's
+        ``_ARRAY_DIMENSIONS``, else ``("axis0", ...)``.
+
+    Raises
+    ------
+    InputError
+        Not a zarr store; a group with several arrays and none chosen; no such array.
+    """
+    import zarr
+
+    display = str(path) if display is None else display
+    with unreadable(display, "zarr store"):
+        node = zarr.open(str(path), mode="r")
+    if isinstance(node, zarr.Group):
+        names = _array_paths(node)
+        if array is None:
+            if len(names) != 1:
+                listing = ", ".join(names) if names else "no arrays"
+                raise InputError(f"{display}: a zarr group holding {listing}; "
+                                 f"choose one array as {display}:NAME")
+            array = names[0]
+        elif array.strip("/") not in names:
+            listing = ", ".join(names) if names else "no arrays"
+            raise InputError(f"{display}: no array '{array}' in this zarr group (it holds {listing}); "
+                             f"choose one as {display}:NAME")
+        data = node[array.strip("/")]
+    elif array is not None:
+        raise InputError(f"{display}: is a single zarr array, not a group; leave out ':{array}'")
+    else:
+        data = node
+    attributes = dict(data.attrs)
+    names = _dimension_names(data, attributes)
+    kwargs = {"axes": names} if names else {}
+    kwargs.update(axes_from_attributes(attributes.get(ATTRIBUTE_KEY), data.ndim))
+    metadata = {"variable": array} if array is not None else {}
+    return Volume(data, source=display, metadata=metadata, **kwargs)
+
+
+def write_zarr(path: Path, data, like: Volume | None = None) -> None:
+    """Write ``data`` (numpy, zarr or dask array) as a zarr array, a slab at a time.
+
+    The axis description of ``like`` is stored in the attributes under
+    ``"napari_geoseg"``.
+    """
+    import zarr
+
+    shape = tuple(data.shape)
+    dtype = np.dtype(data.dtype)
+    target = zarr.open_array(store=str(path), mode="w", shape=shape, dtype=dtype)
+    target.attrs.update({ATTRIBUTE_KEY: axis_attributes(len(shape), like)})
+    if len(shape) == 0:
+        target[...] = np.asarray(data)
+        return
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize)
+    step = max(1, _WRITE_STEP_BYTES // row_bytes)
+    for start in range(0, shape[0], step):
+        target[start:start + step] = np.asarray(data[start:start + step])
+
+
+def _array_paths(group, prefix: str = "") -> list[str]:
+    """Paths of all arrays in ``group`` and its subgroups, sorted."""
+    names = [prefix + name for name, _ in group.arrays()]
+    for name, subgroup in group.groups():
+        names += _array_paths(subgroup, prefix + name + "/")
+    return sorted(names)
+
+
+def _dimension_names(data, attributes: dict) -> tuple[str, ...] | None:
+    """Axis names stored by zarr v3 or by xarray, if complete."""
+    names = getattr(getattr(data, "metadata", None), "dimension_names", None)
+    if not names:
+        names = attributes.get("_ARRAY_DIMENSIONS")
+    if names and len(names) == data.ndim and all(isinstance(n, str) and n for n in names):
+        return tuple(names)
+    return None
