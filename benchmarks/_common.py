@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def ensure_package() -> None:
         import napari_geoseg  # noqa: F401
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-        import napari_geoseg  # noqa: F401
+        import napari_geoseg  # noqa: F401,F811
 
 
 def sparse_labels(shape: tuple[int, ...], fraction: float, n_classes: int, seed: int = 0):
@@ -124,3 +125,54 @@ def format_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
     return "\n".join(lines)
+
+
+class CpuMonitor:
+    """CPU seconds used by *other* processes while a block of code runs.
+
+    On a small shared machine another job's threads compete with torch's OpenMP
+    threads, and a step can take 10x longer. The system-wide busy time from
+    ``/proc/stat`` minus this process's own CPU time tells how much of the machine
+    somebody else used meanwhile, so contended measurements can be recognised.
+    """
+
+    _TICK = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _busy_seconds() -> float:
+        try:
+            fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        except OSError:
+            return float("nan")
+        # user nice system idle iowait irq softirq steal ...: all but idle and iowait;
+        # steal (time the hypervisor gave to other guests) is lost to us as well.
+        values = [int(v) for v in fields[:8]]
+        return (sum(values) - values[3] - values[4]) / CpuMonitor._TICK
+
+    def __enter__(self) -> "CpuMonitor":
+        self.wall0 = time.perf_counter()
+        self.cpu0 = time.process_time()
+        self.busy0 = self._busy_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+        self.others = max(0.0, self._busy_seconds() - self.busy0 - self.cpu)
+
+
+def wait_for_quiet(max_wait: float, share: float = 0.25, window: float = 1.0) -> float:
+    """Sleep until other processes use less than ``share`` of a core; return seconds waited.
+
+    Called while this process is idle, so all busy time in ``/proc/stat`` is somebody
+    else's. Gives up after ``max_wait`` seconds (the measurement then goes ahead and
+    is flagged by :class:`CpuMonitor`).
+    """
+    waited = 0.0
+    while max_wait > 0:
+        with CpuMonitor() as mon:
+            time.sleep(window)
+        waited += mon.wall
+        if mon.others <= share * mon.wall or waited >= max_wait:
+            break
+    return waited

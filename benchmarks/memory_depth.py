@@ -164,7 +164,7 @@ def worker(depth: int, path: str, size: int) -> dict[str, Any]:
         "state_bytes": x.numel() * x.element_size(),
         "step_seconds": seconds,
         "torch_threads": torch.get_num_threads(),
-        "loss": float(loss),
+        "loss": float(loss.detach()),
     }
 
 

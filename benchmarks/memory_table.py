@@ -198,8 +198,10 @@ def differences(rows: list[dict[str, Any]]) -> str:
             lines.append(f"- {design}: every figure rounds to the printed one.")
             continue
         items = "; ".join(
-            f"{r['row']} {r['quantity']} {r['ours_gb']:.4f} vs {r['paper_text']} ({100 * r['rel_diff']:+.1f}%, "
-            f"{'within one last digit' if r['agrees_at_printed_precision'] else 'outside the printed precision'})"
+            f"{r['row']} {r['quantity']} {r['ours_gb']:.4f} vs {r['paper_text']} "
+            f"({100 * r['rel_diff']:+.1f}%, "
+            + ("within one last digit" if r["agrees_at_printed_precision"] else "outside the printed precision")
+            + ")"
             for r in off)
         lines.append(f"- {design}: {items}.")
     return "\n".join(lines)
@@ -316,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         estimate = memory_estimate(net, shape)
         rows += compare(name, estimate, PAPER[paper_key])
         designs_info.append({"design": name, "layers": estimate["layers"], "input_shape": list(shape),
-                             "state_bytes": estimate["state_bytes"], "counts": list(counts) if counts else None,
+                             "state_bytes": estimate["state_bytes"],
+                             "counts": list(counts) if counts else None,
                              "estimate_bytes": {k: estimate[k] for _, k in ROWS}})
 
     table = print_table(rows)

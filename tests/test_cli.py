@@ -47,3 +47,86 @@ def test_synthetic_volume_too_small_for_boreholes_is_a_clear_error():
 
     with pytest.raises(ValueError, match="no room for 4 separate boreholes"):
         synthetic_seismic((8, 8, 16))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    import numpy as np
+
+    from napari_geoseg.data import synthetic_seismic
+
+    folder = tmp_path_factory.mktemp("cli")
+    volume = synthetic_seismic((32, 32, 32), seed=2)
+    np.save(folder / "image.npy", volume.image)
+    np.save(folder / "labels.npy", volume.labels)
+    return folder
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "napari_geoseg.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_train_predict_info_end_to_end(files, tmp_path):
+    import numpy as np
+
+    model = tmp_path / "model.pt"
+    result = run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy", "--out", model,
+                     "--iterations", "3", "--block", "16", "--class-names", "top,middle,bottom")
+    assert result.returncode == 0, result.stderr
+    assert "train [" in result.stderr and model.exists()
+    pred, prob, unc = tmp_path / "pred.npy", tmp_path / "prob.npy", tmp_path / "unc.npy"
+    result = run_cli("predict", "--model", model, "--image", files / "image.npy", "--out", pred,
+                     "--probabilities", prob, "--uncertainty", unc)
+    assert result.returncode == 0, result.stderr
+    labels = np.load(pred)
+    assert labels.shape == (32, 32, 32) and labels.dtype == np.uint8 and set(np.unique(labels)) <= {1, 2, 3}
+    assert np.load(prob).shape == (32, 32, 32, 3) and np.load(unc).shape == (32, 32, 32)
+    result = run_cli("info", model)
+    assert result.returncode == 0 and "1=top, 2=middle, 3=bottom" in result.stdout
+
+
+def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(files, tmp_path):
+    import numpy as np
+
+    existing = tmp_path / "exists.pt"
+    existing.write_bytes(b"keep me")
+    np.save(tmp_path / "wrong_shape.npy", np.zeros((32, 32, 16), np.uint8))
+    np.save(tmp_path / "float_labels.npy", np.full((32, 32, 32), 0.5, np.float32))
+    np.save(tmp_path / "one_class.npy", np.ones((32, 32, 32), np.uint8))
+    image, labels = files / "image.npy", files / "labels.npy"
+    cases = [
+        (["train", "--image", tmp_path / "missing.npy", "--labels", labels, "--out", tmp_path / "m.pt"], "missing.npy"),
+        (["train", "--image", image, "--labels", labels, "--out", existing], "already exists"),
+        (["train", "--image", image, "--labels", tmp_path / "wrong_shape.npy", "--out", tmp_path / "m.pt"], "do not"),
+        (["train", "--image", image, "--labels", tmp_path / "float_labels.npy", "--out", tmp_path / "m.pt"],
+         "non-integer"),
+        (["train", "--image", image, "--labels", tmp_path / "one_class.npy", "--out", tmp_path / "m.pt"],
+         "at least two classes"),
+        (["predict", "--model", existing, "--image", image, "--out", tmp_path / "p.npy"], "not a napari-geoseg model"),
+        (["info", tmp_path / "file.xyz"], "file.xyz"),
+    ]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("geoseg: error:") and message in lines[0], lines
+    assert existing.read_bytes() == b"keep me"
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_nan_samples_are_masked_with_a_warning(files, tmp_path):
+    import numpy as np
+
+    image = np.load(files / "image.npy")
+    image[0, 0, :] = np.nan  # a dead trace
+    np.save(tmp_path / "dead.npy", image)
+    model = tmp_path / "m.pt"
+    result = run_cli("train", "--image", tmp_path / "dead.npy", "--labels", files / "labels.npy", "--out", model,
+                     "--iterations", "1", "--block", "16")
+    assert result.returncode == 0, result.stderr
+    assert "geoseg: warning: 32 NaN or Inf samples" in result.stderr
+    result = run_cli("predict", "--model", model, "--image", tmp_path / "dead.npy", "--out", tmp_path / "p.npy")
+    assert result.returncode == 0 and "32 NaN or Inf samples" in result.stderr
+    assert (np.load(tmp_path / "p.npy")[0, 0] == 0).all()

@@ -228,9 +228,11 @@ def _info(args) -> int:
     print(f"{path}: {volume.shape} {np.dtype(volume.dtype)}")
     for name, size, scale, unit, start in zip(volume.axes, volume.shape, volume.scale, volume.units, volume.translate):
         print(f"  {name}: {size} samples, step {scale:g} {unit}".rstrip() + f", first {start:g}")
-    geometry = getattr(volume, "geometry", None)
+    geometry = volume.geometry
     if geometry is not None:
-        print(f"  geometry: {geometry}")
+        print(f"  SEG-Y: inlines {geometry.inlines[0]}..{geometry.inlines[-1]} (byte {geometry.inline_byte}), "
+              f"crosslines {geometry.crosslines[0]}..{geometry.crosslines[-1]} (byte {geometry.crossline_byte}), "
+              f"{geometry.domain}, sample format {geometry.sample_format}")
     return 0
 
 

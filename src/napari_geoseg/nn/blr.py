@@ -20,7 +20,14 @@ _CONV = {2: F.conv2d, 3: F.conv3d}
 
 
 def conv_k(y: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``K y (+ b)``: zero-padded convolution with kernel ``weight`` of shape (r, n, k, ...)."""
+    """``K y (+ b)``: zero-padded convolution with kernel ``weight`` of shape (r, n, k, ...).
+
+    3D inputs go in channels-last layout: oneDNN's weight-gradient kernel is about five
+    times faster on it than on the default layout, and the weight gradient dominates a
+    training step on CPUs.
+    """
+    if y.ndim == 5:
+        y = y.contiguous(memory_format=torch.channels_last_3d)
     return _CONV[weight.ndim - 2](y, weight, bias, padding=weight.shape[-1] // 2)
 
 
@@ -32,7 +39,8 @@ def conv_kt(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     operator ``conv_transpose`` computes) and several times faster on CPUs.
     """
     adjoint = weight.flip(tuple(range(2, weight.ndim))).transpose(0, 1)
-    return _CONV[weight.ndim - 2](z, adjoint, padding=weight.shape[-1] // 2)
+    # Back to the default layout, so that the states stay in one layout throughout.
+    return _CONV[weight.ndim - 2](z, adjoint, padding=weight.shape[-1] // 2).contiguous()
 
 
 def symmetric_blr(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

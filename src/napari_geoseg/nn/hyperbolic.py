@@ -235,18 +235,24 @@ class _InvertibleLeapfrog(torch.autograd.Function):
             cur, vel = net.step(index, cur, vel)
         ctx.net = net
         ctx.save_for_backward(cur, vel, *params)
+        # A loss on y alone leaves the velocity's gradient None: no zero tensor for it.
+        ctx.set_materialize_grads(False)
         return cur, vel
 
     @staticmethod
-    def backward(ctx, grad_cur: torch.Tensor, grad_vel: torch.Tensor):
+    def backward(ctx, grad_cur: Optional[torch.Tensor], grad_vel: Optional[torch.Tensor]):
         net: HyperbolicNet = ctx.net
         # Saved outputs come back attached to this node: detach so the local graphs
         # below do not reach into it.
         cur, vel, *params = ctx.saved_tensors
         cur, vel = cur.detach(), vel.detach()
+        if grad_cur is None:
+            grad_cur = torch.zeros_like(cur)
         wants = ctx.needs_input_grad[2:]
         param_grads: list[Optional[torch.Tensor]] = [None] * len(params)
         h2 = net.h**2
+        # Peak memory is a handful of states whatever the depth; every temporary is
+        # dropped as soon as it is used, and scalings happen in place.
         for index in reversed(range(len(net.layers))):
             # Outputs: Y = c + u and V = u, with c = W Y_{j-1}, u = W V_{j-1} + h^2 f(c).
             slots = [k for k in (2 * index, 2 * index + 1) if wants[k]]
@@ -255,15 +261,24 @@ class _InvertibleLeapfrog(torch.autograd.Function):
             with torch.enable_grad():
                 state = (cur - vel).requires_grad_(True)  # rebuilt c
                 f = symmetric_blr(state, weight, bias)
+            del cur
             # One evaluation of f serves both the reconstruction and the local VJP.
-            older_vel = vel - h2 * f.detach()
-            grad_u = grad_vel + grad_cur
+            older_vel = torch.add(vel, f.detach(), alpha=-h2)
+            del vel
+            grad_u = grad_cur if grad_vel is None else grad_vel + grad_cur
+            del grad_vel
             inputs = (state, *((weight, bias)[k - 2 * index] for k in slots))
-            grads = torch.autograd.grad(f, inputs, grad_outputs=h2 * grad_u)
+            # The VJP is linear in its seed: scale the results by h^2 instead of the seed.
+            # They come out of convolution backward kernels, so they are fresh tensors
+            # that may be changed in place.
+            grads = list(torch.autograd.grad(f, inputs, grad_outputs=grad_u))
+            del f
             for k, g in zip(slots, grads[1:]):
-                param_grads[k] = g
+                param_grads[k] = g.mul_(h2)
+            grad_state = grads[0].mul_(h2).add_(grad_cur)
+            del grads, grad_cur
             cur, vel = net._from_layer(index, state.detach(), older_vel)
-            grad_cur, grad_vel = net._from_layer(index, grad_cur + grads[0], grad_u)
-            del f, state, grads
+            grad_cur, grad_vel = net._from_layer(index, grad_state, grad_u)
+            del state, older_vel, grad_state, grad_u
         # X enters as Y_1 = X with V_1 = 0: only the state slot carries its gradient.
         return (None, grad_cur, *param_grads)

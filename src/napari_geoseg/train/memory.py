@@ -10,8 +10,8 @@ __all__ = ["available_memory", "training_bytes", "prediction_bytes", "STEP_FACTO
 
 #: Peak bytes of one memory-efficient training step per byte of one network state,
 #: measured by benchmarks/memory_depth.py (RSS above baseline, 1 x 8 x 64^3 float32:
-#: ~170 MB for an 8 MiB state), rounded up. It does not grow with depth.
-STEP_FACTOR = 24
+#: 114 MiB for an 8 MiB state, at every depth from 4 to 64), rounded up.
+STEP_FACTOR = 16
 
 
 def available_memory() -> Optional[int]:

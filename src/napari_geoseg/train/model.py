@@ -101,9 +101,9 @@ class Model:
             raise InputError(f"{path}: no such model file")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many kinds for a damaged or foreign file
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise InputError(f"{path}: not a readable napari-geoseg model file ({reason[:120]})") from None
+        except Exception:  # torch raises many kinds for a damaged or foreign file
+            raise InputError(f"{path}: not a napari-geoseg model file, or a damaged one; "
+                             f"give a file written by 'geoseg train' or the widget's Save model") from None
         if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
             raise InputError(f"{path}: not a napari-geoseg model file")
         if blob.get("format_version", 0) > FORMAT_VERSION:
