@@ -128,5 +128,36 @@ def test_nan_samples_are_masked_with_a_warning(files, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "geoseg: warning: 32 NaN or Inf samples" in result.stderr
     result = run_cli("predict", "--model", model, "--image", tmp_path / "dead.npy", "--out", tmp_path / "p.npy")
-    assert result.returncode == 0 and "32 NaN or Inf samples" in result.stderr
+    assert result.returncode == 0 and "32 voxels of" in result.stderr and "NaN or Inf" in result.stderr
     assert (np.load(tmp_path / "p.npy")[0, 0] == 0).all()
+
+
+def test_segy_in_segy_out_keeps_geometry(files, tmp_path):
+    import numpy as np
+
+    from napari_geoseg.io import read_volume, write_volume
+
+    image = np.load(files / "image.npy")
+    write_volume(tmp_path / "image.sgy", image)
+    model = tmp_path / "m.pt"
+    result = run_cli("train", "--image", tmp_path / "image.sgy", "--labels", files / "labels.npy", "--out", model,
+                     "--iterations", "1", "--block", "16")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("predict", "--model", model, "--image", tmp_path / "image.sgy", "--out", tmp_path / "pred.sgy")
+    assert result.returncode == 0, result.stderr
+    source, pred = read_volume(tmp_path / "image.sgy"), read_volume(tmp_path / "pred.sgy")
+    assert pred.shape == source.shape
+    assert np.array_equal(pred.geometry.inlines, source.geometry.inlines)
+    assert pred.geometry.sample_interval == source.geometry.sample_interval
+    assert set(np.unique(np.asarray(pred.data))) <= {1.0, 2.0, 3.0}
+
+
+def test_request_too_large_for_memory_is_refused(files, tmp_path, monkeypatch, capsys):
+    from napari_geoseg.train import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2**20)
+    code = main(["train", "--image", str(files / "image.npy"), "--labels", str(files / "labels.npy"),
+                 "--out", str(tmp_path / "m.pt"), "--iterations", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "m.pt").exists()
+    assert "geoseg: error: training needs about" in err and "smaller --block" in err

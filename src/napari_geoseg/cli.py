@@ -189,14 +189,13 @@ def _predict(args) -> int:
     predictor.check_image(tuple(image.shape))
     _check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize),
                   "prediction", "use a smaller --block or skip --probabilities")
-    data = np.asarray(image.data)
-    if np.issubdtype(data.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(data)))
-        if bad:
-            _warn(f"{bad} NaN or Inf samples in {args.image} are masked out of the prediction (label 0)")
     bar = ProgressLine("predict")
     start = time.perf_counter()
-    result = predictor.predict(data, progress=lambda done, total: bar.update(done, total))
+    # The image is read block by block (lazily for zarr and memory-mapped .npy).
+    result = predictor.predict(image.data, progress=lambda done, total: bar.update(done, total))
+    if result.masked:
+        _warn(f"{result.masked} voxels of {args.image} hold NaN or Inf samples and are masked out of the "
+              f"prediction (label 0)")
     like = image if model.layout.mode == "volume" else None
     write_volume(args.out, result.labels, like=like, overwrite=args.overwrite)
     if args.probabilities:

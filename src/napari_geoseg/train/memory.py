@@ -37,9 +37,11 @@ def training_bytes(trainer) -> int:
 
 
 def prediction_bytes(predictor, image_shape: tuple[int, ...], itemsize: int) -> int:
-    """The image, its padded float copy, the outputs, and one block's forward pass."""
+    """The outputs (accumulated and final probabilities, labels, entropy) and one block.
+
+    The image itself is read one block at a time, so it does not count.
+    """
     model = predictor.model
-    voxels = math.prod(image_shape[:model.layout.spatial_ndim])
-    outputs = math.prod(image_shape[:model.layout.labels_ndim()]) * (4 * model.n_classes + 4 + 4 + 2)
-    block = predictor.block_side ** model.layout.spatial_ndim * model.channels * 4
-    return voxels * model.layout.image_channels * (itemsize + 4) + outputs + 8 * block
+    outputs = math.prod(image_shape[:model.layout.labels_ndim()]) * (12 * model.n_classes + 16)
+    block = predictor.block_side ** model.layout.spatial_ndim
+    return outputs + block * (model.layout.image_channels * (itemsize + 4) + STEP_FACTOR * model.channels * 4)

@@ -26,11 +26,13 @@ class PredictionCancelled(GeosegError):
 @dataclass
 class Prediction:
     """Labels (the user's class values, 0 where the image has no data), per-class
-    probabilities ``(K, *shape)`` and normalised entropy in [0, 1] (NaN where no data)."""
+    probabilities ``(K, *shape)``, normalised entropy in [0, 1] (NaN where no data), and
+    the number of output voxels masked because the image had NaN or Inf there."""
 
     labels: np.ndarray
     probabilities: np.ndarray
     uncertainty: np.ndarray
+    masked: int = 0
 
 
 def _taper(size: int, overlap: int) -> np.ndarray:
@@ -96,17 +98,19 @@ class Predictor:
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None) -> Prediction:
         """Labels, probabilities and uncertainty for ``image``.
 
-        ``progress(done, total)`` is called after every block.
+        ``image`` may be a numpy array, a memory map or a lazy array (zarr, dask): only one
+        block of it is read at a time. ``progress(done, total)`` is called after every
+        block.
         """
         self._stop.clear()
         model = self.model
-        image = np.asarray(image)
-        layout = self.check_image(image.shape)
+        layout = self.check_image(tuple(image.shape))
         net = model.net.to(self.device).eval()
-        spatial = image.shape[:layout.spatial_ndim]
+        spatial = tuple(image.shape[:layout.spatial_ndim])
         multiple = net.input_multiple
-        padded = pad_to_multiple(image, multiple, range(layout.spatial_ndim), "reflect")
-        padded_spatial = padded.shape[:layout.spatial_ndim]
+        # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
+        # past the far end are completed by reflection, as in training.
+        padded_spatial = tuple(s + (-s % multiple) for s in spatial)
         block = [min(self.block_side, s) for s in padded_spatial]
         if layout.mode == "spectral":
             block[2] = padded_spatial[2]
@@ -114,8 +118,8 @@ class Predictor:
         k = model.n_classes
         total = np.zeros((k, *padded_spatial[:out_ndim]), np.float32)
         weight_sum = np.zeros(padded_spatial[:out_ndim], np.float32)
-        axes_starts = []
-        tapers = []
+        finite = np.ones(spatial[:out_ndim], bool)
+        axes_starts, tapers = [], []
         for axis in range(layout.spatial_ndim):
             overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
             step = max(block[axis] - overlap, multiple)
@@ -130,10 +134,14 @@ class Predictor:
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")
             crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
+            inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
+            raw = np.asarray(image[inside])
+            self._mark_nonfinite(raw, layout, out_ndim, finite, inside)
+            raw = pad_to_multiple(raw, multiple, range(layout.spatial_ndim), "reflect")
             position_range = None
             if position_axis is not None:
                 position_range = (corner[position_axis], spatial[position_axis])
-            features, _ = build_features(padded[crop], layout, model.center, model.scale, model.channels,
+            features, _ = build_features(raw, layout, model.center, model.scale, model.channels,
                                          position_range=position_range)
             scores = net(torch.from_numpy(features)[None].to(self.device))[1][0, :k]
             if layout.mode == "spectral":
@@ -144,29 +152,28 @@ class Predictor:
             weight_sum[out_crop] += window
             if progress is not None:
                 progress(done, len(corners))
-        out_shape = spatial[:out_ndim]
-        trim = tuple(slice(0, s) for s in out_shape)
+        trim = tuple(slice(0, s) for s in spatial[:out_ndim])
         probabilities = total[(slice(None), *trim)] / weight_sum[trim]
-        finite = self._finite_mask(image, layout, out_ndim)
+        del total
         ids = np.asarray(model.class_ids)
         dtype = np.uint8 if ids.max() < 256 else np.uint16
         labels = ids[probabilities.argmax(0)].astype(dtype)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(0) / np.log(max(k, 2))
+        entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(0) / np.log(max(k, 2))
         entropy = entropy.astype(np.float32)
-        if finite is not None:
+        if not finite.all():
             labels[~finite] = 0
             probabilities[:, ~finite] = np.nan
             entropy[~finite] = np.nan
-        return Prediction(labels, probabilities.astype(np.float32), entropy)
+        return Prediction(labels, probabilities.astype(np.float32, copy=False), entropy,
+                          masked=int(np.count_nonzero(~finite)))
 
     @staticmethod
-    def _finite_mask(image: np.ndarray, layout: Layout, out_ndim: int) -> Optional[np.ndarray]:
-        if not np.issubdtype(image.dtype, np.floating):
-            return None
-        finite = np.isfinite(image)
-        if image.ndim > layout.spatial_ndim:
-            finite = finite.all(-1)
-        while finite.ndim > out_ndim:
-            finite = finite.all(-1)
-        return None if finite.all() else finite
+    def _mark_nonfinite(raw: np.ndarray, layout: Layout, out_ndim: int, finite: np.ndarray,
+                        inside: tuple[slice, ...]) -> None:
+        """Clear ``finite`` where the block ``raw`` has a NaN or Inf (in any channel or band)."""
+        if not np.issubdtype(raw.dtype, np.floating):
+            return
+        ok = np.isfinite(raw)
+        while ok.ndim > out_ndim:
+            ok = ok.all(-1)
+        finite[inside[:out_ndim]] &= ok
