@@ -1,0 +1,1099 @@
+"""Segmentation quality of napari-geoseg against peers trained on the same sparse labels.
+
+Two cases, each over several label draws (seeds):
+
+- ``seismic``: ``synthetic_seismic((96, 96, 96), seed=s)``, labels only in its four
+  borehole columns, scored on every unlabelled voxel against the true units.
+- ``samson``: the real Samson hyperspectral scene (95 x 95 pixels, 156 bands) from
+  ``../shared/data/hyperspectral``; 5 labelled pixels per class drawn (seeded) among the
+  pixels whose largest abundance is at least 0.6, scored on those "clean" pixels minus
+  the labelled ones. Skipped with a message when the folder is absent.
+
+Methods (all see the same labels; see benchmarks/README.md for the details):
+
+- ``ours``: ``Trainer(image, labels, preset="fast", seed=s).train()`` and
+  ``Predictor(model).predict(image).labels``, default settings.
+- ``rf-raw``: random forest on the raw values (seismic amplitude; Samson spectrum).
+- ``rf-filters``: random forest on ilastik-style multi-scale filter features.
+- ``svm-filters``: RBF SVM on the same features, standardised, C from a small
+  cross-validation on the training labels.
+- ``unet``: a plain (non-invertible) U-Net of conv-BN-ReLU blocks, trained like ours
+  (same blocks, augmentation, loss, Adam schedule and iterations; initial step
+  ``--unet-lr``), its width chosen so that one training step peaks at about the memory
+  of ours on the same block.
+- ``rf-filters-pos`` (a control, seismic only, outside the targets): ``rf-filters`` plus
+  the relative vertical position that the Trainer gives ours and the U-Net.
+
+Every (case, method, seed) runs in a fresh subprocess, which reports its IoU, its
+train + predict time and its peak memory (VmHWM, reset after the data are loaded).
+
+Run ``python benchmarks/quality.py`` from the repository root (``--quick`` for a smoke
+test of about two minutes). Results go to ``benchmarks/results/quality.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import _common
+
+MIB = 2**20
+CASES = ("seismic", "samson")
+METHODS = ("ours", "rf-raw", "rf-filters", "svm-filters", "unet", "rf-filters-pos")
+#: The peers the targets are about.
+PEERS = ("rf-raw", "rf-filters", "svm-filters", "unet")
+#: A control outside the targets: ilastik's features know nothing of depth, while ours and
+#: the U-Net get the Trainer's relative vertical position channel; this forest gets it too.
+CONTROLS = ("rf-filters-pos",)
+#: Methods that only make sense for some cases (a cube's band position is not a pixel feature).
+METHOD_CASES = {"rf-filters-pos": ("seismic",)}
+#: ilastik's default scales.
+SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0)
+SVM_C_GRID = (1.0, 10.0, 100.0)
+#: Samson: PCA components of the spectrum that get the spatial filters.
+SAMSON_PCA = 3
+SAMSON_CLEAN = 0.6
+SAMSON_LABELS_PER_CLASS = 5
+SAMSON_CLASSES = ("rock", "tree", "water")
+SAMSON_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "hyperspectral"
+#: U-Net base widths tried by the memory calibration (doubling per level).
+UNET_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: Targets: ours on seismic reaches this mean IoU and beats the best peer by this margin;
+#: on Samson it at least matches the best peer.
+SEISMIC_MIN_IOU = 0.95
+SEISMIC_MARGIN = 0.05
+#: Initial Adam step of the U-Net (decaying to a tenth like ours).
+UNET_LR = 1e-2
+QUICK_SIZE = 48
+QUICK_ITERATIONS = 8
+QUICK_BAND_STEP = 4
+
+
+# == data (made by the driver, read by the workers) ====================================
+def make_case(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Image, sparse labels, truth and the mask of scored voxels of one label draw."""
+    if case == "seismic":
+        from napari_geoseg.data import synthetic_seismic
+
+        volume = synthetic_seismic((args.size,) * 3, seed=seed)
+        labels = volume.labels
+        return {"image": volume.image, "labels": labels, "truth": volume.truth,
+                "score_mask": labels == 0, "class_names": list(volume.class_names),
+                # Preview: the inline through the first borehole (crossline x sample).
+                "preview_index": int(volume.boreholes[0][0])}
+    if case == "samson":
+        cube, abundance = load_samson(args.samson_dir)
+        if args.band_step > 1:
+            cube = cube[..., ::args.band_step]
+        truth = (abundance.argmax(-1) + 1).astype(np.uint8)
+        clean = abundance.max(-1) >= SAMSON_CLEAN
+        rng = np.random.default_rng(seed)
+        labels = np.zeros(truth.shape, np.uint8)
+        for k in range(1, len(SAMSON_CLASSES) + 1):
+            rows, cols = np.nonzero((truth == k) & clean)
+            take = rng.choice(rows.size, SAMSON_LABELS_PER_CLASS, replace=False)
+            labels[rows[take], cols[take]] = k
+        return {"image": np.ascontiguousarray(cube, dtype=np.float32), "labels": labels, "truth": truth,
+                "score_mask": clean & (labels == 0), "class_names": list(SAMSON_CLASSES),
+                "preview_index": -1}
+    raise ValueError(f"unknown case {case!r}")
+
+
+def load_samson(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Samson cube ``(rows, cols, bands)`` and abundances ``(rows, cols, 3)``, as the data README says."""
+    from napari_geoseg.io import read_volume
+
+    y = np.asarray(read_volume(folder / "Samson.mat", variable="Y").data, dtype=np.float64)
+    a = np.asarray(read_volume(folder / "_EndSamson.mat", variable="A").data, dtype=np.float64)
+    side = math.isqrt(y.shape[1])
+    if side * side != y.shape[1] or a.shape != (len(SAMSON_CLASSES), y.shape[1]):
+        raise ValueError(f"unexpected Samson shapes: Y {y.shape}, A {a.shape}")
+    cube = y.reshape(y.shape[0], side, side, order="F").transpose(1, 2, 0)
+    abundance = a.reshape(a.shape[0], side, side, order="F").transpose(1, 2, 0)
+    return cube.astype(np.float32), abundance
+
+
+def save_case(data: dict[str, Any], path: Path) -> None:
+    np.savez(path, image=data["image"], labels=data["labels"], truth=data["truth"],
+             score_mask=data["score_mask"], class_names=np.array(data["class_names"]),
+             preview_index=np.array(data["preview_index"]))
+
+
+def load_case(path: Path) -> dict[str, Any]:
+    with np.load(path) as blob:
+        return {"image": blob["image"], "labels": blob["labels"], "truth": blob["truth"],
+                "score_mask": blob["score_mask"], "class_names": [str(n) for n in blob["class_names"]],
+                "preview_index": int(blob["preview_index"])}
+
+
+# == memory ==============================================================================
+def current_rss() -> int:
+    """Resident set size of this process in bytes, from ``/proc/self/statm``."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark (VmHWM) so that it sees what follows only."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss(reset_ok: bool) -> int:
+    """VmHWM since the reset, or ``ru_maxrss`` (whole process life) if it could not be reset."""
+    if reset_ok:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# == features for the classical peers ====================================================
+def _unit(axis: int, ndim: int, extra: Optional[int] = None) -> list[int]:
+    order = [0] * ndim
+    order[axis] += 1
+    if extra is not None:
+        order[extra] += 1
+    return order
+
+
+def _eigvals_into(tensor: np.ndarray, out: np.ndarray, col: int, chunk: int = 262_144) -> None:
+    """Eigenvalues (ascending) of symmetric ``(N, d, d)`` matrices into ``out[:, col:col + d]``."""
+    for start in range(0, tensor.shape[0], chunk):
+        stop = start + chunk
+        out[start:stop, col:col + tensor.shape[1]] = np.linalg.eigvalsh(tensor[start:stop])
+
+
+def filter_features(image: np.ndarray, sigmas: tuple[float, ...] = SIGMAS, include_raw: bool = True) -> np.ndarray:
+    """ilastik-style pixel features ``(N, F)`` float32 of a 2D or 3D single-channel image.
+
+    Per sigma: Gaussian smoothing, Laplacian of Gaussian, Gaussian gradient magnitude,
+    eigenvalues of the structure tensor (derivative scale sigma, integration scale
+    sigma / 2, as ilastik calls vigra) and of the Hessian of Gaussian; ``d + d + 3``
+    features per sigma in ``d`` dimensions, plus the raw value first.
+    """
+    from scipy import ndimage as ndi
+
+    img = np.ascontiguousarray(image, dtype=np.float32)
+    d = img.ndim
+    per_sigma = 3 + 2 * d
+    out = np.empty((img.size, int(include_raw) + per_sigma * len(sigmas)), np.float32)
+    col = 0
+    if include_raw:
+        out[:, 0] = img.ravel()
+        col = 1
+    tensor = np.empty((img.size, d, d), np.float32)
+    for s in sigmas:
+        out[:, col] = ndi.gaussian_filter(img, s).ravel()
+        out[:, col + 1] = ndi.gaussian_laplace(img, s).ravel()
+        out[:, col + 2] = ndi.gaussian_gradient_magnitude(img, s).ravel()
+        col += 3
+        grads = [ndi.gaussian_filter(img, s, order=_unit(a, d)) for a in range(d)]
+        for a in range(d):
+            for b in range(a, d):
+                tensor[:, a, b] = tensor[:, b, a] = ndi.gaussian_filter(grads[a] * grads[b], 0.5 * s).ravel()
+        del grads
+        _eigvals_into(tensor, out, col)
+        col += d
+        for a in range(d):
+            for b in range(a, d):
+                tensor[:, a, b] = tensor[:, b, a] = ndi.gaussian_filter(img, s, order=_unit(a, d, b)).ravel()
+        _eigvals_into(tensor, out, col)
+        col += d
+    return out
+
+
+def raw_features(image: np.ndarray, labels_ndim: int) -> np.ndarray:
+    """One row per labelled-grid voxel: the amplitude (volume) or the spectrum (cube)."""
+    n = int(np.prod(image.shape[:labels_ndim]))
+    return np.ascontiguousarray(image.reshape(n, -1), dtype=np.float32)
+
+
+def peer_features(case: str, image: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Filter features of a case: 3D filters on the amplitude, or spectrum + 2D filters on PCA components."""
+    if case == "seismic":
+        features = filter_features(image)
+        return features, {"features": f"amplitude + 9 filters x {len(SIGMAS)} sigmas (3D)",
+                          "n_features": features.shape[1]}
+    from sklearn.decomposition import PCA
+
+    rows, cols, bands = image.shape
+    spectra = image.reshape(-1, bands).astype(np.float32)
+    components = PCA(n_components=SAMSON_PCA, random_state=seed).fit_transform(spectra).astype(np.float32)
+    parts = [spectra] + [filter_features(components[:, c].reshape(rows, cols)) for c in range(SAMSON_PCA)]
+    features = np.ascontiguousarray(np.concatenate(parts, 1))
+    return features, {"features": f"spectrum ({bands}) + {SAMSON_PCA} PCA components x (raw + 7 filters x "
+                                  f"{len(SIGMAS)} sigmas, 2D)", "n_features": features.shape[1]}
+
+
+def label_groups(labels: np.ndarray, case: str) -> Optional[np.ndarray]:
+    """Cross-validation groups of the labelled voxels: one per borehole column (seismic)."""
+    if case != "seismic":
+        return None
+    from scipy import ndimage as ndi
+
+    columns, _ = ndi.label(labels.any(axis=-1))
+    return np.broadcast_to(columns[..., None], labels.shape)[labels > 0]
+
+
+def predict_chunked(classifier, features: np.ndarray, chunk: int = 131_072) -> np.ndarray:
+    return np.concatenate([classifier.predict(features[i:i + chunk]) for i in range(0, len(features), chunk)])
+
+
+# == the U-Net peer ======================================================================
+def build_unet(in_channels: int, n_classes: int, width: int, levels: int, dim: int):
+    """A plain U-Net: two conv-BN-ReLU per level, max-pool down, nearest upsample + skip concat up."""
+    import torch
+    from torch import nn
+
+    conv = nn.Conv3d if dim == 3 else nn.Conv2d
+    norm = nn.BatchNorm3d if dim == 3 else nn.BatchNorm2d
+    pool = nn.MaxPool3d if dim == 3 else nn.MaxPool2d
+
+    def block(cin: int, cout: int) -> nn.Module:
+        return nn.Sequential(conv(cin, cout, 3, padding=1, bias=False), norm(cout), nn.ReLU(inplace=True),
+                             conv(cout, cout, 3, padding=1, bias=False), norm(cout), nn.ReLU(inplace=True))
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            widths = [width * 2**level for level in range(levels)]
+            self.down = nn.ModuleList([block(in_channels if level == 0 else widths[level - 1], widths[level])
+                                       for level in range(levels)])
+            self.up = nn.ModuleList([block(widths[level + 1] + widths[level], widths[level])
+                                     for level in range(levels - 1)])
+            self.pool = pool(2)
+            self.head = conv(widths[0], n_classes, 1)
+
+        def forward(self, x):
+            skips = []
+            for level, down in enumerate(self.down):
+                x = down(self.pool(x) if level else x)
+                skips.append(x)
+            x = skips.pop()
+            for level in reversed(range(levels - 1)):
+                x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+                x = self.up[level](torch.cat([x, skips[level]], 1))
+            return self.head(x)
+
+    return UNet()
+
+
+class UNetRecipe:
+    """How the U-Net reads the Trainer's blocks: its input channels and spatial dimension.
+
+    Volumes: the Trainer's first ``image channels + 1`` feature channels (normalised
+    amplitude and relative vertical position; the rest are repeats that only an
+    invertible network needs), 3D. Cubes: the normalised spectrum as channels of a 2D
+    map (rows, cols), the band-position channel dropped.
+    """
+
+    def __init__(self, trainer) -> None:
+        self.spectral = trainer.layout.mode == "spectral"
+        if self.spectral:
+            self.in_channels, self.dim = trainer.features.shape[-1], 2
+        else:
+            self.in_channels = trainer.layout.image_channels + (trainer.layout.position_axis is not None)
+            self.dim = trainer.layout.spatial_ndim
+
+    def block_input(self, x):
+        """Network input from a Trainer batch ``(1, C, *block)``."""
+        return x[:, 0].permute(0, 3, 1, 2) if self.spectral else x[:, :self.in_channels]
+
+    def image_input(self, features: np.ndarray):
+        import torch
+
+        array = np.moveaxis(features[0], -1, 0) if self.spectral else features[:self.in_channels]
+        return torch.from_numpy(np.ascontiguousarray(array))[None]
+
+
+def unet_loss(trainer, unet, x, y):
+    from napari_geoseg.nn import partial_cross_entropy
+
+    return partial_cross_entropy(unet(x), y, trainer.n_classes, weight=trainer.class_weight)
+
+
+# == methods (run inside a worker) ========================================================
+def method_ours(data, case, seed, args, times):
+    from napari_geoseg.train import Predictor, Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(data["image"], data["labels"], preset="fast", seed=seed, iterations=args.iterations)
+    model = trainer.train()
+    times["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = Predictor(model).predict(data["image"]).labels
+    times["predict_s"] = time.perf_counter() - start
+    last = trainer.history[-1] if trainer.history else None
+    return prediction, {
+        "iterations": trainer.iterations, "block": list(trainer.block), "channels": model.channels,
+        "layers": len(model.net.layers), "n_weights": sum(p.numel() for p in model.net.parameters()),
+        "train_labels": int(np.count_nonzero(trainer.train_labels)),
+        "final_loss": last.loss if last else None,
+        "validation_accuracy": last.validation_accuracy if last else None,
+    }
+
+
+def method_unet(data, case, seed, args, times):
+    import torch
+    from napari_geoseg.train import Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(data["image"], data["labels"], preset="fast", seed=seed, iterations=args.iterations)
+    recipe = UNetRecipe(trainer)
+    torch.manual_seed(seed)
+    unet = build_unet(recipe.in_channels, trainer.n_classes, args.unet_width, args.unet_levels, recipe.dim)
+    unet.train()
+    # The Trainer's loop (trainer.py, Trainer.run) with the U-Net in place of the
+    # HyperbolicNet: same block draws and flips (same generator), Adam with the step
+    # decaying to a tenth, class-weighted partial cross-entropy. Only the initial step
+    # differs (--unet-lr): ours' 3e-3 fits the labels too slowly for a thin BN U-Net.
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.Adam(unet.parameters(), lr=args.unet_lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.1 ** (1 / max(trainer.iterations, 1)))
+    loss = None
+    for _ in range(trainer.iterations):
+        point = trainer._train_points[rng.integers(len(trainer._train_points))]
+        x, y = trainer._batch(trainer._crop_around(point, rng), trainer.train_labels, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss = unet_loss(trainer, unet, recipe.block_input(x), y)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    times["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    unet.eval()
+    with torch.no_grad():
+        # The whole (padded) image in one pass, as the Predictor does for images up to
+        # twice the training block.
+        scores = unet(recipe.image_input(trainer.features))[0]
+    labels_shape = data["labels"].shape
+    index = scores.argmax(0).numpy()[tuple(slice(0, s) for s in labels_shape)]
+    prediction = np.asarray(trainer.model.class_ids)[index].astype(np.uint8)
+    times["predict_s"] = time.perf_counter() - start
+    return prediction, {
+        "iterations": trainer.iterations, "block": list(trainer.block), "width": args.unet_width,
+        "levels": args.unet_levels, "learning_rate": args.unet_lr, "dim": recipe.dim,
+        "in_channels": recipe.in_channels,
+        "n_weights": sum(p.numel() for p in unet.parameters()),
+        "train_labels": int(np.count_nonzero(trainer.train_labels)),
+        "final_loss": float(loss.detach()) if loss is not None else None,
+    }
+
+
+def _fit_predict_rf(features, data, seed, args, times, info):
+    from sklearn.ensemble import RandomForestClassifier
+
+    labels = data["labels"].ravel()
+    train = labels > 0
+    start = time.perf_counter()
+    forest = RandomForestClassifier(n_estimators=args.trees, n_jobs=args.jobs, random_state=seed,
+                                    class_weight="balanced")
+    forest.fit(features[train], labels[train])
+    times["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = predict_chunked(forest, features).reshape(data["labels"].shape)
+    times["predict_s"] = time.perf_counter() - start
+    info.update(trees=args.trees, n_jobs=args.jobs, train_labels=int(train.sum()))
+    return prediction, info
+
+
+def method_rf_raw(data, case, seed, args, times):
+    start = time.perf_counter()
+    features = raw_features(data["image"], data["labels"].ndim)
+    times["features_s"] = time.perf_counter() - start
+    return _fit_predict_rf(features, data, seed, args, times,
+                           {"features": "amplitude" if case == "seismic" else "spectrum",
+                            "n_features": features.shape[1]})
+
+
+def method_rf_filters(data, case, seed, args, times):
+    start = time.perf_counter()
+    features, info = peer_features(case, data["image"], seed)
+    times["features_s"] = time.perf_counter() - start
+    return _fit_predict_rf(features, data, seed, args, times, info)
+
+
+def method_rf_filters_pos(data, case, seed, args, times):
+    start = time.perf_counter()
+    features, info = peer_features(case, data["image"], seed)
+    image = data["image"]
+    # The Trainer's position channel (layout.build_features): 2 i / (n - 1) - 1 along the
+    # vertical (last) axis.
+    depth = np.linspace(-1, 1, image.shape[-1], dtype=np.float32)
+    features = np.concatenate([features, np.broadcast_to(depth, image.shape).reshape(-1, 1)], 1)
+    times["features_s"] = time.perf_counter() - start
+    info = {**info, "features": info["features"] + " + relative vertical position",
+            "n_features": features.shape[1]}
+    return _fit_predict_rf(features, data, seed, args, times, info)
+
+
+def method_svm_filters(data, case, seed, args, times):
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    start = time.perf_counter()
+    features, info = peer_features(case, data["image"], seed)
+    # Standardised over the whole image (no labels involved, like the features themselves).
+    features = StandardScaler(copy=False).fit_transform(features)
+    times["features_s"] = time.perf_counter() - start
+    labels = data["labels"].ravel()
+    train = labels > 0
+    x, y = features[train], labels[train]
+    start = time.perf_counter()
+    groups = label_groups(data["labels"], case)
+    if groups is not None and len(np.unique(groups)) >= 2:
+        folds = list(GroupKFold(n_splits=len(np.unique(groups))).split(x, y, groups))
+        cv_name = "leave one borehole out"
+    else:
+        n_splits = max(2, min(5, int(np.bincount(y)[1:].min())))
+        folds = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(x, y))
+        cv_name = f"stratified {n_splits}-fold"
+    cv_scores = {}
+    for c in SVM_C_GRID:
+        model = SVC(C=c, gamma="scale", class_weight="balanced")
+        cv_scores[c] = float(np.mean(cross_val_score(model, x, y, cv=folds, scoring="balanced_accuracy")))
+    best_c = max(SVM_C_GRID, key=lambda c: cv_scores[c])  # ties: the smaller C
+    svm = SVC(C=best_c, gamma="scale", class_weight="balanced").fit(x, y)
+    times["train_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = predict_chunked(svm, features).reshape(data["labels"].shape)
+    times["predict_s"] = time.perf_counter() - start
+    info.update(C=best_c, cv=cv_name, cv_balanced_accuracy={str(k): v for k, v in cv_scores.items()},
+                support_vectors=int(svm.n_support_.sum()), train_labels=int(train.sum()))
+    return prediction, info
+
+
+METHOD_FUNCTIONS: dict[str, Callable] = {
+    "ours": method_ours, "rf-raw": method_rf_raw, "rf-filters": method_rf_filters,
+    "svm-filters": method_svm_filters, "unet": method_unet, "rf-filters-pos": method_rf_filters_pos,
+}
+
+
+def import_method_libraries(method: str) -> None:
+    """Import what a method needs before the baseline, so that imports are not its memory."""
+    if method in ("ours", "unet"):
+        import torch  # noqa: F401
+        import napari_geoseg.train  # noqa: F401
+    else:
+        import scipy.ndimage  # noqa: F401
+        import sklearn.decomposition  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+        import sklearn.model_selection  # noqa: F401
+        import sklearn.svm  # noqa: F401
+
+
+def worker_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train and predict one method on one label draw; score it; report time and memory."""
+    from napari_geoseg.demo import mean_iou
+
+    import_method_libraries(args.method)
+    data = load_case(args.data)
+    gc.collect()
+    baseline = current_rss()
+    reset_ok = reset_peak_rss()
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    prediction, info = METHOD_FUNCTIONS[args.method](data, args.case, args.seed, args, times)
+    seconds = time.perf_counter() - start
+    peak = peak_rss(reset_ok)
+    n_classes = len(data["class_names"])
+    ious = mean_iou(prediction, data["truth"], data["score_mask"], n_classes)
+    if args.preview:
+        index = data["preview_index"]
+        np.save(args.preview, prediction if index < 0 else prediction[index])
+    return {
+        "case": args.case, "method": args.method, "seed": args.seed, "ok": True,
+        "iou": [float(v) for v in ious], "mean_iou": float(np.nanmean(ious)),
+        "seconds": seconds, "times": times,
+        "peak_rss_bytes": peak, "baseline_rss_bytes": baseline, "peak_delta_bytes": peak - baseline,
+        "peak_is_vmhwm": reset_ok,
+        "scored_voxels": int(np.count_nonzero(data["score_mask"])),
+        "labelled_voxels": int(np.count_nonzero(data["labels"])),
+        "info": info,
+    }
+
+
+def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak memory of one training step of ours or of a U-Net of ``--unet-width`` on the Trainer's block.
+
+    A step is forward, partial cross-entropy, backward and the Adam update, of a freshly
+    built network, so the peak includes its weights, gradients and Adam state as well as
+    the activations. Before it, a throwaway copy of the same network takes one step on
+    a small crop (thread pools, kernels, allocator) and is freed; the peak (VmHWM) is
+    measured above the RSS just before the network is built, as in ``memory_depth.py``.
+    """
+    import torch
+    from napari_geoseg.train import Model, Trainer
+
+    data = load_case(args.data)
+    trainer = Trainer(data["image"], data["labels"], preset="fast", seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    x, y = trainer._batch(trainer._crop_around(trainer._train_points[0], rng), trainer.train_labels, None)
+    recipe = UNetRecipe(trainer)
+
+    def make():
+        torch.manual_seed(args.seed)
+        if args.method == "ours":
+            net = Model.build_net(trainer.preset, trainer.model.channels, trainer.layout.spatial_ndim)
+            loss = lambda xb, yb: trainer._loss(net, xb, yb)  # noqa: E731
+        else:
+            net = build_unet(recipe.in_channels, trainer.n_classes, args.unet_width, args.unet_levels, recipe.dim)
+            loss = lambda xb, yb: unet_loss(trainer, net, recipe.block_input(xb), yb)  # noqa: E731
+        net.train()
+        return net, torch.optim.Adam(net.parameters(), lr=trainer.learning_rate), loss
+
+    def step(net, optimizer, loss, xb, yb) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss(xb, yb).backward()
+        optimizer.step()
+
+    # Warm-up on a small crop: 8 voxels along the lateral axes (and the vertical one of a
+    # volume; a cube keeps its bands, which the loss slices and the 2D U-Net reads as channels).
+    small = [slice(None), slice(None), slice(0, 8), slice(0, 8)]
+    small.append(slice(None) if trainer.layout.mode == "spectral" else slice(0, 8))
+    y_small = y[tuple(small[:1] + small[2:1 + y.ndim])]
+    step(*make(), x[tuple(small)].contiguous(), y_small.contiguous())
+    gc.collect()
+    baseline = current_rss()
+    reset_ok = reset_peak_rss()
+    start = time.perf_counter()
+    net, optimizer, loss = make()
+    step(net, optimizer, loss, x, y)
+    seconds = time.perf_counter() - start
+    peak = peak_rss(reset_ok)
+    if args.method == "ours":
+        design = {"preset": "fast", "channels": trainer.model.channels, "layers": len(net.layers)}
+    else:
+        design = {"width": args.unet_width, "levels": args.unet_levels, "dim": recipe.dim,
+                  "in_channels": recipe.in_channels}
+    return {"method": args.method, **design, "block": list(trainer.block), "input_shape": list(x.shape),
+            "n_weights": sum(p.numel() for p in net.parameters()),
+            "step_peak_delta_bytes": peak - baseline, "step_seconds": seconds, "peak_is_vmhwm": reset_ok}
+
+
+# == driver ==============================================================================
+def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--jobs", str(args.jobs),
+           "--trees", str(args.trees), "--unet-levels", str(args.unet_levels), "--unet-lr", str(args.unet_lr)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    if args.iterations:
+        cmd += ["--iterations", str(args.iterations)]
+    for key, value in extra.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        cmd += [flag] if value is True else [flag, str(value)]
+    return cmd
+
+
+def call_worker(cmd: list[str], timeout: float, threads: Optional[int], live_memory: bool = False) -> dict[str, Any]:
+    """Run a worker in a fresh interpreter; its last stdout line is its JSON result.
+
+    ``live_memory`` (the calibration steps): a low mmap threshold makes glibc hand freed
+    arrays back at once, so that RSS follows live memory (as in memory_depth.py). The
+    method runs keep glibc's defaults, which is what a user gets: their peak includes
+    the allocator's slack, and their time is not slowed by the extra page faults.
+    """
+    env = dict(os.environ)
+    if live_memory:
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
+    if threads:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(threads)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s",
+                "process_seconds": time.perf_counter() - start}
+    wall = time.perf_counter() - start
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+        return {"ok": False, "error": f"exit {proc.returncode}: {tail}", "process_seconds": wall}
+    result = json.loads(lines[-1])
+    result["process_seconds"] = wall
+    return result
+
+
+def calibrate_unet(case: str, data_path: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Find the U-Net width whose training-step peak is closest to ours on the same block.
+
+    Widths from :data:`UNET_WIDTHS`: doubling from 4 until a step exceeds ours, then the
+    width between the last two; the closest peak (in ratio) wins.
+    """
+    ours = call_worker(worker_command(args, calibrate=True, case=case, seed=seed, method="ours",
+                                      data=data_path), args.timeout, args.threads, live_memory=True)
+    if not ours.get("ok", True) or "step_peak_delta_bytes" not in ours:
+        raise RuntimeError(f"calibration of ours failed: {ours.get('error')}")
+    target = ours["step_peak_delta_bytes"]
+    print(f"  calibration {case}: ours, one training step on {ours['input_shape']}: "
+          f"{target / MIB:.1f} MiB", flush=True)
+    measured: dict[int, dict[str, Any]] = {}
+
+    def measure(width: int) -> int:
+        if width not in measured:
+            result = call_worker(worker_command(args, calibrate=True, case=case, seed=seed, method="unet",
+                                                unet_width=width, data=data_path),
+                                 args.timeout, args.threads, live_memory=True)
+            if "step_peak_delta_bytes" not in result:
+                raise RuntimeError(f"calibration of the U-Net (width {width}) failed: {result.get('error')}")
+            measured[width] = result
+            print(f"  calibration {case}: U-Net width {width:3d}, {result['n_weights']:8d} weights: "
+                  f"{result['step_peak_delta_bytes'] / MIB:.1f} MiB", flush=True)
+        return measured[width]["step_peak_delta_bytes"]
+
+    widths = list(UNET_WIDTHS)
+    i = widths.index(4)
+    if measure(widths[i]) > target:
+        while i > 0 and measure(widths[i]) > target:
+            i -= 1
+        low, high = i, i + 1
+    else:
+        while i + 1 < len(widths) and measure(widths[i]) <= target:
+            i += 2 if i + 2 < len(widths) else 1
+        low, high = max(i - 2, 0), i
+    for j in range(low, high + 1):  # fill in the bracket
+        measure(widths[j])
+    best = min(measured, key=lambda w: abs(math.log(measured[w]["step_peak_delta_bytes"] / target)))
+    print(f"  calibration {case}: U-Net width {best} ({measured[best]['step_peak_delta_bytes'] / MIB:.1f} MiB "
+          f"against {target / MIB:.1f} MiB)", flush=True)
+    return {"ours": ours, "unet": [measured[w] for w in sorted(measured)], "chosen_width": best,
+            "ratio": measured[best]["step_peak_delta_bytes"] / target}
+
+
+STREAM_HEADER = f"{'case':8s} {'method':14s} {'seed':>4s} {'mean IoU':>8s}  {'per-class IoU':22s} " \
+                f"{'time s':>8s} {'peak MiB':>9s} {'process MiB':>11s}"
+
+
+def stream_row(r: dict[str, Any]) -> str:
+    head = f"{r['case']:8s} {r['method']:14s} {r['seed']:4d}"
+    if not r.get("ok"):
+        return f"{head} FAILED: {r.get('error', '?').splitlines()[-1][:100]}"
+    per_class = " / ".join(f"{v:.3f}" for v in r["iou"])
+    return (f"{head} {r['mean_iou']:8.3f}  {per_class:22s} {r['seconds']:8.1f} "
+            f"{r['peak_delta_bytes'] / MIB:9.1f} {r['peak_rss_bytes'] / MIB:11.1f}")
+
+
+def summarise(results: list[dict[str, Any]], cases: list[str], methods: list[str]) -> list[dict[str, Any]]:
+    """Mean (and spread) over seeds of each case and method."""
+    summary = []
+    for case in cases:
+        for method in methods:
+            runs = [r for r in results if r["case"] == case and r["method"] == method]
+            good = [r for r in runs if r.get("ok")]
+            if not runs:
+                continue
+            entry: dict[str, Any] = {"case": case, "method": method, "seeds": [r["seed"] for r in good],
+                                     "failed_seeds": [r["seed"] for r in runs if not r.get("ok")]}
+            if good:
+                means = [r["mean_iou"] for r in good]
+                entry.update(
+                    mean_iou=float(np.mean(means)), mean_iou_std=float(np.std(means)),
+                    mean_iou_min=float(np.min(means)),
+                    iou=[float(v) for v in np.nanmean([r["iou"] for r in good], 0)],
+                    seconds=float(np.mean([r["seconds"] for r in good])),
+                    peak_delta_bytes=int(max(r["peak_delta_bytes"] for r in good)),
+                    peak_rss_bytes=int(max(r["peak_rss_bytes"] for r in good)),
+                )
+            summary.append(entry)
+    return summary
+
+
+def check_targets(summary: list[dict[str, Any]], cases: list[str], quick: bool) -> dict[str, Any]:
+    """Seismic: ours >= 0.95 and >= best peer + 0.05; Samson: ours >= best peer (means over seeds)."""
+    by = {(s["case"], s["method"]): s for s in summary if "mean_iou" in s}
+    targets: dict[str, Any] = {}
+
+    def peers_of(case: str) -> list[dict[str, Any]]:
+        return [s for (c, m), s in by.items() if c == case and m in PEERS]
+
+    for case, rules in (("seismic", ("min", "margin")), ("samson", ("match",))):
+        if case not in cases:
+            continue
+        ours = by.get((case, "ours"))
+        peers = peers_of(case)
+        best = max(peers, key=lambda s: s["mean_iou"]) if peers else None
+        for rule in rules:
+            name = {"min": f"{case}_ours_at_least_{SEISMIC_MIN_IOU}",
+                    "margin": f"{case}_ours_beats_best_peer_by_{SEISMIC_MARGIN}",
+                    "match": f"{case}_ours_at_least_best_peer"}[rule]
+            if ours is None or (rule != "min" and best is None):
+                targets[name] = {"evaluated": False, "reason": "needs ours" + ("" if rule == "min" else
+                                                                             " and at least one peer")}
+                continue
+            if rule == "min":
+                text, passed = f"ours {ours['mean_iou']:.3f} >= {SEISMIC_MIN_IOU}", ours["mean_iou"] >= SEISMIC_MIN_IOU
+            else:
+                margin = SEISMIC_MARGIN if rule == "margin" else 0.0
+                passed = ours["mean_iou"] >= best["mean_iou"] + margin
+                text = (f"ours {ours['mean_iou']:.3f} >= {best['method']} {best['mean_iou']:.3f}"
+                        + (f" + {margin}" if margin else ""))
+            targets[name] = {"evaluated": True, "rule": text, "passed": bool(passed),
+                             "ours": ours["mean_iou"], "best_peer": best["method"] if best else None,
+                             "best_peer_iou": best["mean_iou"] if best else None,
+                             "seeds": ours["seeds"], "quick": quick}
+        for control in CONTROLS:
+            if ours is not None and (case, control) in by:
+                other = by[(case, control)]["mean_iou"]
+                targets[f"{case}_ours_vs_{control}"] = {
+                    "evaluated": True, "informational": True, "ours": ours["mean_iou"], control: other,
+                    "rule": f"control, not a target: ours {ours['mean_iou']:.3f} vs {control} {other:.3f} "
+                            f"(difference {ours['mean_iou'] - other:+.3f})"}
+    return targets
+
+
+def target_text(t: dict[str, Any], bold: bool = False) -> str:
+    if not t["evaluated"]:
+        return f"not evaluated ({t['reason']})"
+    if t.get("informational"):
+        return t["rule"]
+    verdict = "PASS" if t["passed"] else "FAIL"
+    return f"{t['rule']}: " + (f"**{verdict}**" if bold else verdict)
+
+
+def summary_table(summary: list[dict[str, Any]], class_names: dict[str, list[str]]) -> str:
+    rows = []
+    for s in summary:
+        if "mean_iou" not in s:
+            rows.append([s["case"], s["method"], "failed", "", "", "", "", ""])
+            continue
+        names = class_names.get(s["case"], [])
+        per_class = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, s["iou"]))
+        spread = f" ± {s['mean_iou_std']:.3f}" if len(s["seeds"]) > 1 else ""
+        method = s["method"] + (" (control)" if s["method"] in CONTROLS else "")
+        rows.append([s["case"], method, f"{s['mean_iou']:.3f}{spread}", per_class,
+                     len(s["seeds"]), f"{s['seconds']:.1f}", f"{s['peak_delta_bytes'] / MIB:.0f}",
+                     f"{s['peak_rss_bytes'] / MIB:.0f}"])
+    return _common.format_table(["case", "method", "mean IoU", "per-class IoU", "seeds", "train+predict s",
+                                 "peak MiB", "process peak MiB"], rows)
+
+
+def markdown(payload: dict[str, Any], table: str) -> str:
+    settings = payload["settings"]
+    machine = payload["machine"]
+    lines = [
+        "# Segmentation quality against peers on the same labels",
+        "",
+        f"Produced by `{payload['command']}` (from the repository root) on {payload['date']}.",
+        "",
+    ]
+    if payload["quick"]:
+        lines += ["**Quick run** (smoke test): a 48^3 seismic volume, Samson bands thinned, one seed and "
+                  f"{settings['iterations']} iterations; the scores say nothing about the methods. "
+                  "Run without `--quick` for the benchmark.", ""]
+    lines += [
+        f"Machine: {machine['cpu_model']}, {machine['cpu_count']} CPUs, torch {machine['torch']} "
+        f"(threads: {settings['threads'] or machine['torch_threads']}), random forests with n_jobs="
+        f"{settings['jobs']}; load average at start {machine['load_average']}, at the end "
+        f"{machine.get('load_average_after')}; {payload['total_seconds'] / 60:.1f} min in all.",
+        "",
+        "Mean IoU over the scored voxels (seismic: all unlabelled voxels; Samson: pixels whose largest "
+        f"abundance is >= {SAMSON_CLEAN}, labelled ones excluded), averaged over the seeds (± standard "
+        "deviation across seeds); per-class IoU averaged the same way. Time: train + predict (features "
+        "included) in the worker, not counting process start and data loading. *peak MiB*: peak resident "
+        "memory while the method ran above the resident memory just before it (data loaded, libraries "
+        "imported; the largest over the seeds); *process peak MiB*: the whole process's peak.",
+        "",
+        table,
+        "",
+    ]
+    skipped = [f"- {case}: {info['skipped']}" for case, info in payload["cases"].items() if "skipped" in info]
+    lines += skipped + ([""] if skipped else []) + ["## Targets", ""]
+    for name, t in payload["targets"].items():
+        lines.append(f"- `{name}`: " + target_text(t, bold=True))
+    lines += ["", "## U-Net memory calibration", ""]
+    for case, cal in payload["calibration"].items():
+        if "chosen_width" not in cal:
+            lines.append(f"- {case}: {cal.get('note', 'not calibrated')}")
+            continue
+        ours = cal["ours"]
+        tried = ", ".join(f"{u['width']}: {u['step_peak_delta_bytes'] / MIB:.1f}" for u in cal["unet"])
+        lines.append(f"- {case}: one training step on block {ours['block']} peaks at "
+                     f"{ours['step_peak_delta_bytes'] / MIB:.1f} MiB for ours ({ours['n_weights']} weights); "
+                     f"U-Net widths tried (MiB): {tried}; chosen width {cal['chosen_width']} "
+                     f"(ratio {cal['ratio']:.2f}).")
+    lines += ["", "## Every run", "", payload["runs_table"], "",
+              "What each method is and how it is measured: [benchmarks/README.md](../README.md).", ""]
+    return "\n".join(lines)
+
+
+def runs_table(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in results:
+        if not r.get("ok"):
+            error = str(r.get("error", "?")).splitlines()[-1][:60].replace("|", "/")
+            rows.append([r["case"], r["method"], r["seed"], "failed", "", "", "", error])
+            continue
+        note = ""
+        info = r.get("info", {})
+        if r["method"] == "svm-filters":
+            note = f"C={info.get('C')}, {info.get('support_vectors')} SVs"
+        elif r["method"] == "unet":
+            note = f"width {info.get('width')}, {info.get('n_weights')} weights"
+        elif r["method"] == "ours":
+            note = f"{info.get('n_weights')} weights, {info.get('iterations')} its"
+        rows.append([r["case"], r["method"], r["seed"], f"{r['mean_iou']:.3f}",
+                     " / ".join(f"{v:.3f}" for v in r["iou"]), f"{r['seconds']:.1f}",
+                     f"{r['peak_delta_bytes'] / MIB:.0f}", note])
+    return _common.format_table(["case", "method", "seed", "mean IoU", "per-class IoU", "s", "peak MiB", "notes"],
+                                rows)
+
+
+def plot(payload: dict[str, Any], previews: dict[tuple[str, str], np.ndarray],
+         truths: dict[str, np.ndarray], out: Path) -> None:
+    """Per case: mean IoU bars (dots: seeds) with time and memory, and the first seed's maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    summary = [s for s in payload["summary"] if "mean_iou" in s]
+    cases = [c for c in payload["settings"]["cases"] if any(s["case"] == c for s in summary)]
+    if not cases:
+        return
+    n_maps = 1 + max(sum(s["case"] == c for s in summary) for c in cases)
+    fig = plt.figure(figsize=(3.4 + 1.9 * n_maps, 3.6 * len(cases)), constrained_layout=True)
+    grid = fig.add_gridspec(len(cases), 1 + n_maps, width_ratios=[2.8] + [1] * n_maps)
+    for row, case in enumerate(cases):
+        ax = fig.add_subplot(grid[row, 0])
+        rows = [s for s in summary if s["case"] == case]
+        xs = np.arange(len(rows))
+        colours = ["C3" if s["method"] == "ours" else "0.6" if s["method"] in CONTROLS else "C0" for s in rows]
+        ax.bar(xs, [s["mean_iou"] for s in rows], color=colours, alpha=0.85,
+               hatch=["//" if s["method"] in CONTROLS else "" for s in rows])
+        for x, s in zip(xs, rows):
+            seeds = [r["mean_iou"] for r in payload["results"]
+                     if r.get("ok") and r["case"] == case and r["method"] == s["method"]]
+            ax.plot([x] * len(seeds), seeds, "k.", ms=4)
+            seconds = f"{s['seconds']:.0f}" if s["seconds"] >= 10 else f"{s['seconds']:.1f}"
+            ax.text(x, 0.02, f"{seconds} s\n{s['peak_delta_bytes'] / MIB:.0f} MiB", ha="center",
+                    va="bottom", fontsize=7, color="white")
+        if case == "seismic":
+            ax.axhline(SEISMIC_MIN_IOU, color="C3", lw=0.8, ls="--")
+        ax.set_xticks(xs, [s["method"] + (" (control)" if s["method"] in CONTROLS else "") for s in rows],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("mean IoU on scored voxels")
+        ax.set_title(f"{case}: mean over seeds {rows[0]['seeds']}; train+predict time, peak memory",
+                     fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        names = payload["class_names"].get(case, [])
+        colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.95, max(len(names), 2)))
+        cmap = ListedColormap(colors).with_extremes(bad="lightgrey")
+        panels = [("truth", truths.get(case))] + [(s["method"], previews.get((case, s["method"]))) for s in rows]
+        for col, (name, image) in enumerate(panels, start=1):
+            ax = fig.add_subplot(grid[row, col])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if image is None:
+                ax.set_title(f"{name}\n(no map)", fontsize=8)
+                continue
+            shown = image.T if case == "seismic" else image  # seismic: sample axis down
+            ax.imshow(shown, cmap=cmap, vmin=0.5, vmax=len(colors) + 0.5, interpolation="nearest")
+            extra = ""
+            if name == "truth":
+                extra = "\n(inline through a well)" if case == "seismic" else "\n(grey: not scored)"
+                ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(colors, names)], loc="upper center",
+                          bbox_to_anchor=(0.5, -0.02), ncol=len(names), fontsize=6, frameon=False,
+                          handlelength=1, columnspacing=0.8)
+            ax.set_title(name + extra, fontsize=8)
+    fig.suptitle(f"Same sparse labels, different methods ({'quick run' if payload['quick'] else 'benchmark'}; "
+                 f"maps: seed {payload['settings']['seeds'][0]})")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="label draws (default 0 1 2; quick: 0)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"training iterations of ours and the U-Net (default: the preset's; quick: "
+                             f"{QUICK_ITERATIONS})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: {QUICK_SIZE}^3 seismic, Samson every {QUICK_BAND_STEP}th band, seed 0, "
+                             f"{QUICK_ITERATIONS} iterations")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch (and BLAS/OpenMP) threads in the workers (default: torch's default)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="random forest n_jobs (default: --threads, else torch's default thread count)")
+    parser.add_argument("--trees", type=int, default=100, help="random forest trees (default 100)")
+    parser.add_argument("--size", type=int, default=None, help="seismic volume side (default 96; quick 48)")
+    parser.add_argument("--band-step", type=int, default=None, help="keep every Nth Samson band (default 1; quick 4)")
+    parser.add_argument("--unet-width", type=int, default=None,
+                        help="U-Net base width; default: calibrated to ours' training-step memory")
+    parser.add_argument("--unet-levels", type=int, default=3, help="U-Net resolution levels (default 3, as ours)")
+    parser.add_argument("--unet-lr", type=float, default=UNET_LR,
+                        help=f"U-Net initial Adam step (default {UNET_LR}; ours uses its preset's 3e-3)")
+    parser.add_argument("--samson-dir", type=Path, default=SAMSON_DIR)
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker (default 3600)")
+    # Worker mode.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--calibrate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--method", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--preview", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = [0] if args.quick else [0, 1, 2]
+    if args.iterations is None and args.quick:
+        args.iterations = QUICK_ITERATIONS
+    if args.size is None:
+        args.size = QUICK_SIZE if args.quick else 96
+    if args.band_step is None:
+        args.band_step = QUICK_BAND_STEP if args.quick else 1
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    _common.ensure_package()
+    if args.worker:
+        if args.threads and (args.calibrate or args.method in ("ours", "unet")):
+            import torch
+
+            torch.set_num_threads(args.threads)
+        result = worker_calibrate(args) if args.calibrate else worker_run(args)
+        print(json.dumps(result))
+        return 0
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.jobs is None:
+        args.jobs = args.threads or torch.get_num_threads()
+    command = "python " + shlex.join([sys.argv[0]] + (sys.argv[1:] if argv is None else list(argv)))
+    info = _common.machine_info()
+    cases = list(args.cases)
+    payload: dict[str, Any] = {
+        "benchmark": "quality", "command": command, "argv": sys.argv if argv is None else list(argv),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "quick": args.quick,
+        "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
+                     "iterations": args.iterations or "preset default (150)", "seismic_size": args.size,
+                     "samson_band_step": args.band_step, "threads": args.threads, "jobs": args.jobs,
+                     "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
+                     "unet_levels": args.unet_levels, "unet_width": args.unet_width, "unet_lr": args.unet_lr,
+                     "samson_clean_abundance": SAMSON_CLEAN, "samson_labels_per_class": SAMSON_LABELS_PER_CLASS,
+                     "samson_pca_components": SAMSON_PCA, "timeout_s": args.timeout,
+                     "env": {"calibration": {"MALLOC_MMAP_THRESHOLD_": "65536"}, "methods": "glibc defaults"}},
+        "machine": info, "cases": {}, "calibration": {}, "class_names": {},
+    }
+    results: list[dict[str, Any]] = []
+    previews: dict[tuple[str, str], np.ndarray] = {}
+    truths: dict[str, np.ndarray] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="geoseg-quality-"))
+    header_printed = False
+    started = time.perf_counter()
+    try:
+        for case in list(cases):
+            if case == "samson" and not (args.samson_dir / "Samson.mat").is_file():
+                message = f"{args.samson_dir} has no Samson.mat: Samson case skipped"
+                print(f"samson: skipped ({message})", flush=True)
+                payload["cases"]["samson"] = {"skipped": message}
+                cases.remove(case)
+                continue
+            paths = {}
+            case_info = {"draws": []}
+            for seed in args.seeds:
+                data = make_case(case, seed, args)
+                paths[seed] = tmp / f"{case}-{seed}.npz"
+                save_case(data, paths[seed])
+                case_info["draws"].append({"seed": seed, "image_shape": list(data["image"].shape),
+                                           "labelled": int(np.count_nonzero(data["labels"])),
+                                           "scored": int(np.count_nonzero(data["score_mask"])),
+                                           "class_counts_scored": np.bincount(
+                                               data["truth"][data["score_mask"]],
+                                               minlength=len(data["class_names"]) + 1)[1:].tolist()})
+                if seed == args.seeds[0]:
+                    payload["class_names"][case] = data["class_names"]
+                    index = data["preview_index"]
+                    truth = data["truth"].astype(float)
+                    if case == "samson":
+                        truth[~data["score_mask"] & (data["labels"] == 0)] = np.nan
+                    truths[case] = truth if index < 0 else truth[index]
+            payload["cases"][case] = case_info
+            print(f"{case}: image {case_info['draws'][0]['image_shape']}, labelled "
+                  f"{[d['labelled'] for d in case_info['draws']]}, scored {[d['scored'] for d in case_info['draws']]}"
+                  f" (seeds {args.seeds})", flush=True)
+            unet_width = args.unet_width
+            if "unet" in args.methods:
+                if unet_width is None:
+                    try:
+                        cal = calibrate_unet(case, paths[args.seeds[0]], args.seeds[0], args)
+                        unet_width = cal["chosen_width"]
+                    except RuntimeError as err:
+                        print(f"  calibration {case} failed: {err}", flush=True)
+                        cal = {"note": f"calibration failed: {err}"}
+                else:
+                    cal = {"note": f"width {unet_width} given with --unet-width, not calibrated"}
+                payload["calibration"][case] = cal
+            methods = [m for m in args.methods if case in METHOD_CASES.get(m, (case,))]
+            for seed in args.seeds:
+                for method in methods:
+                    if method == "unet" and unet_width is None:
+                        result = {"ok": False, "error": "no U-Net width (calibration failed)"}
+                    else:
+                        preview = tmp / f"preview-{case}-{method}.npy" if seed == args.seeds[0] else None
+                        cmd = worker_command(args, case=case, seed=seed, method=method, data=paths[seed],
+                                             preview=preview, unet_width=unet_width)
+                        result = call_worker(cmd, args.timeout, args.threads)
+                        if preview is not None and preview.exists():
+                            previews[(case, method)] = np.load(preview)
+                    result.update(case=case, method=method, seed=seed)
+                    results.append(result)
+                    if not header_printed:
+                        print(STREAM_HEADER, flush=True)
+                        header_printed = True
+                    print(stream_row(result), flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    summary = summarise(results, cases, list(args.methods))
+    table = summary_table(summary, payload["class_names"])
+    targets = check_targets(summary, cases, args.quick)
+    print()
+    print(table)
+    for name, t in targets.items():
+        print(f"target {name}: " + target_text(t))
+    info["load_average_after"] = _common.load_average()
+    payload.update(results=results, summary=summary, targets=targets, table=table,
+                   runs_table=runs_table(results), total_seconds=time.perf_counter() - started)
+    json_path = _common.write_json("quality.json", payload)
+    md_path = _common.RESULTS / "quality.md"
+    md_path.write_text(markdown(payload, table))
+    png_path = _common.RESULTS / "quality.png"
+    plot(payload, previews, truths, png_path)
+    print(f"wrote {json_path}, {md_path} and {png_path} ({time.perf_counter() - started:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
