@@ -171,15 +171,14 @@ class Trainer:
             if n_classes > model.channels:
                 raise InputError(f"the labels now have {n_classes} classes but the model has room for "
                                  f"{model.channels}; train a new model")
-            model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
             model.class_ids = class_ids
         if len(model.class_names) < n_classes:
             model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
         self.model, self.layout = model, layout
         self.n_classes = n_classes
         features, finite = build_features(image, layout, model.center, model.scale, model.channels)
-        label_finite = finite if layout.mode == "volume" else finite.all(-1) if layout.mode == "spectral" else finite
-        labels = np.where(label_finite, labels, 0)
+        # A labelled pixel of a cube is dropped if any of its bands is missing.
+        labels = np.where(finite.all(-1) if layout.mode == "spectral" else finite, labels, 0)
         multiple = model.net.input_multiple
         spatial_axes = range(1, 1 + layout.spatial_ndim)
         self.features = pad_to_multiple(features, multiple, spatial_axes, "reflect")
