@@ -135,14 +135,18 @@ class Predictor:
                 raise PredictionCancelled("prediction cancelled")
             crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
-            raw = np.asarray(image[inside])
-            self._mark_nonfinite(raw, layout, out_ndim, finite, inside)
-            raw = pad_to_multiple(raw, multiple, range(layout.spatial_ndim), "reflect")
+            raw = pad_to_multiple(np.asarray(image[inside]), multiple, range(layout.spatial_ndim), "reflect")
             position_range = None
             if position_axis is not None:
                 position_range = (corner[position_axis], spatial[position_axis])
-            features, _ = build_features(raw, layout, model.center, model.scale, model.channels,
-                                         position_range=position_range)
+            features, block_finite = build_features(raw, layout, model.center, model.scale, model.channels,
+                                                    position_range=position_range)
+            # The mask covers the block's voxels inside the image; a pixel of a cube is
+            # masked if any of its bands is missing.
+            block_finite = block_finite[tuple(slice(0, r.stop - r.start) for r in inside)]
+            while block_finite.ndim > out_ndim:
+                block_finite = block_finite.all(-1)
+            finite[inside[:out_ndim]] &= block_finite
             scores = net(torch.from_numpy(features)[None].to(self.device))[1][0, :k]
             if layout.mode == "spectral":
                 scores = scores[..., scores.shape[-1] // 2]
@@ -166,14 +170,3 @@ class Predictor:
             entropy[~finite] = np.nan
         return Prediction(labels, probabilities.astype(np.float32, copy=False), entropy,
                           masked=int(np.count_nonzero(~finite)))
-
-    @staticmethod
-    def _mark_nonfinite(raw: np.ndarray, layout: Layout, out_ndim: int, finite: np.ndarray,
-                        inside: tuple[slice, ...]) -> None:
-        """Clear ``finite`` where the block ``raw`` has a NaN or Inf (in any channel or band)."""
-        if not np.issubdtype(raw.dtype, np.floating):
-            return
-        ok = np.isfinite(raw)
-        while ok.ndim > out_ndim:
-            ok = ok.all(-1)
-        finite[inside[:out_ndim]] &= ok
