@@ -94,19 +94,43 @@ class Predictor:
                              f"{layout.image_channels}")
         return layout
 
+    def check_region(self, image_shape: tuple[int, ...], region) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The origin and size of ``region`` (slices over the spatial axes) in an image.
+
+        Missing trailing slices take the whole axis. The band axis of a cube is always
+        whole, since every pixel's prediction reads its whole spectrum.
+        """
+        layout = self.model.layout
+        spatial = tuple(image_shape[:layout.spatial_ndim])
+        region = tuple(region) + (slice(None),) * (layout.spatial_ndim - len(tuple(region)))
+        if len(region) != layout.spatial_ndim or not all(isinstance(r, slice) for r in region):
+            raise InputError(f"region {region}: give at most {layout.spatial_ndim} slices, one per spatial axis")
+        bounds = [r.indices(s) for r, s in zip(region, spatial)]
+        if any(step != 1 or stop <= start for start, stop, step in bounds):
+            raise InputError(f"region {region}: every slice must be non-empty with step 1 in an image of "
+                             f"spatial shape {spatial}")
+        if layout.mode == "spectral" and (bounds[2][0], bounds[2][1]) != (0, spatial[2]):
+            raise InputError("a region of a hyperspectral cube must take the whole band axis")
+        return tuple(b[0] for b in bounds), tuple(b[1] - b[0] for b in bounds)
+
     @torch.no_grad()
-    def predict(self, image, progress: Optional[Callable[[int, int], None]] = None) -> Prediction:
-        """Labels, probabilities and uncertainty for ``image``.
+    def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
+                region: Optional[tuple[slice, ...]] = None) -> Prediction:
+        """Labels, probabilities and uncertainty for ``image``, or for a ``region`` of it.
 
         ``image`` may be a numpy array, a memory map or a lazy array (zarr, dask): only one
         block of it is read at a time. ``progress(done, total)`` is called after every
-        block.
+        block. ``region`` (slices over the spatial axes, e.g. the few inlines around the
+        section on screen) restricts the work and the result to that box; the relative
+        position channel still refers to the whole image, so the network sees the same
+        features there as in a whole-image prediction.
         """
         self._stop.clear()
         model = self.model
         layout = self.check_image(tuple(image.shape))
         net = model.net.to(self.device).eval()
-        spatial = tuple(image.shape[:layout.spatial_ndim])
+        full_spatial = tuple(image.shape[:layout.spatial_ndim])
+        origin, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
         multiple = net.input_multiple
         # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
         # past the far end are completed by reflection, as in training.
@@ -135,10 +159,11 @@ class Predictor:
                 raise PredictionCancelled("prediction cancelled")
             crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
-            raw = pad_to_multiple(np.asarray(image[inside]), multiple, range(layout.spatial_ndim), "reflect")
+            source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
+            raw = pad_to_multiple(np.asarray(image[source]), multiple, range(layout.spatial_ndim), "reflect")
             position_range = None
             if position_axis is not None:
-                position_range = (corner[position_axis], spatial[position_axis])
+                position_range = (origin[position_axis] + corner[position_axis], full_spatial[position_axis])
             features, block_finite = build_features(raw, layout, model.center, model.scale, model.channels,
                                                     position_range=position_range)
             # The mask covers the block's voxels inside the image; a pixel of a cube is

@@ -1,0 +1,76 @@
+"""Predictor.predict(region=...): the box on screen, with the whole image's position channel."""
+
+import numpy as np
+import pytest
+
+from napari_geoseg.data import synthetic_seismic
+from napari_geoseg.errors import InputError
+from napari_geoseg.train import Predictor, Trainer, predictor as predictor_module
+
+
+@pytest.fixture(scope="module")
+def trained():
+    volume = synthetic_seismic((24, 24, 32), seed=1)
+    trainer = Trainer(volume.image, volume.labels, preset="fast", iterations=2, block=16, seed=0)
+    trainer.train()
+    return volume, trainer.model
+
+
+def _record_features(monkeypatch):
+    """Keep the network input of every block the predictor builds."""
+    seen = []
+    original = predictor_module.build_features
+
+    def spy(*args, **kwargs):
+        features, finite = original(*args, **kwargs)
+        seen.append(features)
+        return features, finite
+
+    monkeypatch.setattr(predictor_module, "build_features", spy)
+    return seen
+
+
+def test_whole_region_equals_whole_prediction(trained):
+    volume, model = trained
+    predictor = Predictor(model, block=64)
+    whole = predictor.predict(volume.image)
+    boxed = predictor.predict(volume.image, region=(slice(None), slice(None), slice(None)))
+    np.testing.assert_array_equal(whole.labels, boxed.labels)
+    np.testing.assert_allclose(whole.probabilities, boxed.probabilities)
+
+
+@pytest.mark.parametrize("region", [(slice(8, 16),), (slice(None), slice(4, 12), slice(16, 32))])
+def test_region_sees_the_whole_images_features(trained, monkeypatch, region):
+    volume, model = trained
+    seen = _record_features(monkeypatch)
+    predictor = Predictor(model, block=64)
+    whole = predictor.predict(volume.image)
+    boxed = predictor.predict(volume.image, region=region)
+    assert len(seen) == 2  # one block each: the block covers the image
+    box = tuple(region) + (slice(None),) * (3 - len(region))
+    # Image and position channels of the box are those of the whole image there; in
+    # particular the vertical position does not restart at -1 at the top of the box.
+    np.testing.assert_allclose(seen[1], seen[0][(slice(None), *box)], atol=1e-6)
+    expected_shape = volume.image[box].shape
+    assert boxed.labels.shape == expected_shape
+    assert boxed.probabilities.shape == (model.n_classes, *expected_shape)
+    assert set(np.unique(boxed.labels)) <= set(np.unique(whole.labels)) | set(model.class_ids)
+
+
+def test_region_with_blocks_smaller_than_the_region(trained):
+    volume, model = trained
+    predictor = Predictor(model, block=8, overlap=4)
+    result = predictor.predict(volume.image, region=(slice(4, 20), slice(0, 24), slice(8, 32)))
+    assert result.labels.shape == (16, 24, 24)
+    np.testing.assert_allclose(result.probabilities.sum(0), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("region, message", [
+    ((slice(5, 5),), "non-empty"),
+    ((slice(0, 8, 2),), "step 1"),
+    ((slice(None),) * 4, "at most 3"),
+])
+def test_bad_regions_are_refused_in_words(trained, region, message):
+    volume, model = trained
+    with pytest.raises(InputError, match=message):
+        Predictor(model).predict(volume.image, region=region)
