@@ -1,4 +1,4 @@
-"""The ``geoseg`` command line: train, predict, demo, info.
+"""The ``geoseg`` command line: train, predict, demo, info, view.
 
 Every user mistake ends in one line on stderr (``geoseg: error: ...``) and exit code 2;
 nothing is overwritten unless ``--overwrite`` is given.
@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", parents=[segy], help="describe a volume or model file")
     info.add_argument("file")
+
+    view = commands.add_parser("view", help="open napari with an image (default: the sample) and the widget")
+    view.add_argument("image", nargs="?", help="image file (.sgy .hdr .mat[:VAR] .zarr .npy .tif)")
+    view.add_argument("--labels", help="labels painted on the image: 0 = unlabelled, 1..K classes")
     return parser
 
 
@@ -243,9 +247,17 @@ def _demo(args) -> int:
     return 0
 
 
+def _view(args) -> int:
+    from ._viewer import check_inputs, launch
+
+    check_inputs(args.image, args.labels)  # before napari starts, which takes seconds
+    launch(args.image, args.labels)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo}
+    handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo, "view": _view}
     try:
         return handlers[args.command](args)
     except GeosegError as err:
