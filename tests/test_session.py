@@ -1,0 +1,155 @@
+"""The live training session without a viewer: thread, generations, schedule, errors."""
+
+import time
+
+import numpy as np
+import pytest
+
+import napari_geoseg.train as train
+from napari_geoseg._session import (Finished, LiveSession, Message, PredictionJob, PredictionSchedule,
+                                    PredictionUpdate, TrainingUpdate)
+from napari_geoseg.data import synthetic_seismic
+
+SHAPE = (24, 24, 32)
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return synthetic_seismic(SHAPE, seed=2)
+
+
+def run_until(session, done, timeout=120.0):
+    """Poll the session like the widget's timer does, until ``done(events)`` or the thread ends."""
+    events = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events += session.poll()
+        if done(events) or any(isinstance(e, Finished) for e in events):
+            return events
+        time.sleep(0.01)
+    raise AssertionError(f"no result in {timeout} s; got {events}")
+
+
+def of(kind, events):
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_schedule_shows_the_focus_first_then_the_whole_image_then_paces_itself():
+    schedule = PredictionSchedule(focus_interval=2, full_interval=8, max_share=0.25)
+    assert schedule.due(0.0, has_focus=True) == "focus"
+    schedule.record("focus", 0.0, 0.5)
+    assert schedule.due(0.6, has_focus=True) == "full"  # no whole prediction yet
+    schedule.record("full", 1.0, 5.0)  # 4 s: the next whole one waits 16 s
+    assert schedule.due(6.0, has_focus=True) is None
+    assert schedule.due(6.0, has_focus=True, focus_moved=True) == "focus"
+    assert schedule.due(7.1, has_focus=True) == "focus"  # 2 s after the last prediction
+    assert schedule.due(7.1, has_focus=False) is None
+    assert schedule.due(21.1, has_focus=False) == "full"
+    schedule.start_generation()  # new labels: at once, the focus first
+    assert schedule.due(7.2, has_focus=True) == "focus"
+    assert schedule.due(7.2, has_focus=False) == "full"
+
+
+def test_a_run_reports_progress_and_ends_with_a_whole_prediction(volume):
+    labels = volume.labels.copy()
+    session = LiveSession(volume.image, labels, iterations=3, block=16, live=False,
+                          class_names={1: "shale", 2: "sand"})
+    session.start()
+    events = run_until(session, lambda e: False)
+    assert session.join(30)
+    assert [e.progress.iteration for e in of(TrainingUpdate, events)] == [1, 2, 3]
+    assert of(Finished, events)[-1].reason == "done"
+    assert not of(Message, events)
+    final = of(PredictionUpdate, events)[-1]
+    assert final.final and final.region is None and final.generation == 0
+    assert final.prediction.labels.shape == SHAPE
+    assert set(np.unique(final.prediction.labels)) <= {1, 2, 3}
+    np.testing.assert_array_equal(labels, volume.labels)  # never written to
+    model = session.latest_model()
+    assert model.class_names[:2] == ["shale", "sand"]
+
+
+def test_the_box_on_screen_is_predicted_first(volume):
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=4, block=16, live=False)
+    box = (slice(8, 16), slice(None), slice(None))
+    session.set_focus(box)
+    session.start()
+    events = run_until(session, lambda e: False)
+    predictions = of(PredictionUpdate, events)
+    assert predictions[0].region == box
+    assert predictions[0].prediction.labels.shape == (8, 24, 32)
+    assert any(p.region is None for p in predictions[1:])
+
+
+def test_new_labels_continue_from_the_current_weights(volume, monkeypatch):
+    made = []
+
+    class RecordingTrainer(train.Trainer):
+        def __init__(self, image, labels, **kwargs):
+            made.append((kwargs.get("model"), labels))
+            super().__init__(image, labels, **kwargs)
+
+    monkeypatch.setattr(train, "Trainer", RecordingTrainer)
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=1000, block=16)
+    session.start()
+    run_until(session, lambda e: len(of(TrainingUpdate, e)) >= 2)
+    stroke = volume.labels.copy()
+    stroke[2:6, 2:6, :] = volume.truth[2:6, 2:6, :]
+    assert session.update_labels(stroke) == 1
+    events = run_until(session, lambda e: any(p.generation == 1 for p in of(PredictionUpdate, e)))
+    session.stop()
+    assert session.join(30)
+    assert any(p.generation == 1 for p in of(PredictionUpdate, events))
+    assert len(made) == 2
+    assert made[0][0] is None and made[1][0] is not None  # the second run continues the model
+    assert made[1][1] is stroke
+    after_stroke = [e for e in events if isinstance(e, TrainingUpdate) and e.generation == 1]
+    assert after_stroke[0].progress.iteration == 1 and after_stroke[0].step > 2
+
+
+def test_labels_with_one_class_end_the_session_in_words(volume):
+    one_class = np.where(volume.labels > 0, 1, 0).astype(np.uint8)
+    session = LiveSession(volume.image, one_class, iterations=3, block=16)
+    session.start()
+    events = run_until(session, lambda e: False)
+    assert [m.level for m in of(Message, events)] == ["error"]
+    assert "label at least two classes" in of(Message, events)[0].text
+    assert of(Finished, events)[-1].reason == "error"
+
+
+def test_bad_new_labels_keep_the_previous_ones(volume):
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=1000, block=16)
+    session.start()
+    run_until(session, lambda e: len(of(TrainingUpdate, e)) >= 1)
+    session.update_labels(np.zeros(SHAPE, np.uint8))
+    events = run_until(session, lambda e: any(u.generation == 1 for u in of(TrainingUpdate, e)))
+    session.stop()
+    assert session.join(30)
+    warnings = [m for m in of(Message, events) if m.level == "warning"]
+    assert warnings and "the new labels were not used" in warnings[0].text
+    assert not any(isinstance(e, Finished) and e.reason == "error" for e in events)
+
+
+def test_stop_at_once_ends_the_thread(volume):
+    for _ in range(3):
+        session = LiveSession(volume.image, volume.labels.copy(), iterations=1000, block=16)
+        session.start()
+        session.stop()
+        assert session.join(30)
+        assert of(Finished, session.poll())[-1].reason == "stopped"
+
+
+def test_prediction_job(volume):
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=2, block=16, live=False)
+    session.start()
+    session.join(60)
+    model = session.latest_model()
+    other = synthetic_seismic((16, 24, 16), seed=3).image
+    job = PredictionJob(model, other)
+    job.start()
+    events = run_until(job, lambda e: False)
+    assert of(PredictionUpdate, events)[0].prediction.labels.shape == (16, 24, 16)
+    wrong = PredictionJob(model, np.zeros((8, 8), np.float32))
+    wrong.start()
+    events = run_until(wrong, lambda e: False)
+    assert of(Message, events)[0].level == "error" and "volume" in of(Message, events)[0].text
