@@ -25,6 +25,7 @@ from napari_geoseg.io import read_volume, write_volume  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 F3 = ROOT.parent / "shared" / "data" / "seismic" / "f3.sgy"
+VOLVE = ROOT.parent / "shared" / "data" / "seismic" / "volve10-migvel-depth-sub3d.sgy"
 PLUGIN = "napari-geoseg"
 
 
@@ -146,6 +147,15 @@ def test_real_f3_survey_keeps_its_line_numbers(make_napari_viewer):
     np.testing.assert_array_equal(to_engine(layer.data, layer.metadata), engine.data)
 
 
+@pytest.mark.skipif(not VOLVE.exists(), reason="the shared Volve velocity cube is not on this machine")
+def test_real_depth_cube_shows_depth_down_in_metres(make_napari_viewer):
+    layer = _open(make_napari_viewer(), VOLVE)
+    assert tuple(layer.axis_labels) == ("inline", "depth", "crossline")
+    assert str(layer.units[1]) == "meter" and layer.scale[1] == 20
+    low, high = layer.contrast_limits
+    assert 1000 < low < high < 6000  # velocities in m/s are all positive: no symmetric limits
+
+
 def test_envi_cube_opens_as_a_band_map(make_napari_viewer, tmp_path):
     header, cube = _envi(tmp_path)
     layer = _open(make_napari_viewer(), header)
@@ -181,6 +191,7 @@ def test_mat_v73_is_read_through_hdf5(make_napari_viewer, tmp_path):
         dataset.attrs["MATLAB_class"] = np.bytes_("single")
     layer = _open(make_napari_viewer(), path)
     assert layer.data.shape == (3, 4, 6)
+    assert tuple(layer.axis_labels) == ("band", "row", "column")  # the file names no axes
     np.testing.assert_array_equal(to_engine(layer.data, layer.metadata), cube)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._axes import layer_metadata
 from .errors import InputError
-from .io import Volume, read_volume
+from .io import Volume, default_axes, read_volume
 
 __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data", "volume_mode",
            "contrast_limits", "READER_SUFFIXES", "MODES"]
@@ -37,6 +37,9 @@ MODES = ("volume", "spectral", "image")
 #: Layer order -> engine order (``engine = np.transpose(layer, order)``) for each mode.
 _VOLUME_ORDER = (0, 2, 1)    # layer (inline, sample, crossline) -> engine (inline, crossline, sample)
 _SPECTRAL_ORDER = (1, 2, 0)  # layer (band, row, column) -> engine (row, column, band)
+
+#: The engine's axis names in each mode, for files that do not name their axes.
+_MODE_AXES = {"volume": ("inline", "crossline", "sample"), "spectral": ("row", "column", "band")}
 
 #: Axis names that mark the last axis of a cube as spectral.
 _BAND_NAMES = frozenset({"band", "bands", "wavelength", "wavelengths", "spectral", "channel", "channels"})
@@ -194,14 +197,18 @@ def image_layer_data(volume: Volume, mode: Optional[str] = None, name: Optional[
     def permuted(values):
         return tuple(values[a] for a in to_layer_axes)
 
-    # A SEG-Y section's vertical axis is named for its domain ("time" or "depth").
+    # A SEG-Y section's vertical axis is named for its domain ("time" or "depth"); files
+    # that do not name their axes get the engine's names for the mode.
     domain = volume.geometry.domain if volume.geometry is not None else None
-    axes = permuted(tuple(domain if (a == "sample" and domain) else a for a in volume.axes))
+    engine_axes = volume.axes
+    if engine_axes == default_axes(volume.ndim):
+        engine_axes = _MODE_AXES.get(mode, engine_axes)
+    axes = permuted(tuple(domain if (a == "sample" and domain) else a for a in engine_axes))
     units = tuple(u or "pixel" for u in permuted(volume.units))
     info = {"mode": mode, "source": volume.source, "geometry": volume.geometry,
             "scale": list(volume.scale), "translate": list(volume.translate), "units": list(volume.units),
             # The engine's axis names, for training and the writers (the layer's are in "axes").
-            "engine_axes": list(volume.axes)}
+            "engine_axes": list(engine_axes)}
     info.update({k: v for k, v in volume.metadata.items() if k != "text_header"})
     info.update(extra)
     kwargs = {
@@ -293,8 +300,9 @@ def contrast_limits(data, symmetric: bool = True) -> tuple[float, float]:
         The layer's data; for large or lazy arrays only a few evenly spaced slices along
         the first axis are read.
     symmetric : bool
-        Seismic amplitudes swing around zero: ``(-a, a)`` with ``a`` the 99.5th
-        percentile of ``|x|``. Otherwise the 0.5th and 99.5th percentiles.
+        For seismic amplitudes, which swing around zero: ``(-a, a)`` with ``a`` the
+        99.5th percentile of ``|x|``, when the data have values of both signs (a
+        velocity cube does not). Otherwise the 0.5th and 99.5th percentiles.
 
     Returns
     -------
@@ -305,11 +313,10 @@ def contrast_limits(data, symmetric: bool = True) -> tuple[float, float]:
     sample = sample[np.isfinite(sample)]
     if sample.size == 0:
         return 0.0, 1.0
-    if symmetric:
+    low, high = (float(v) for v in np.percentile(sample, (0.5, 99.5)))
+    if symmetric and low < 0 < high:
         high = float(np.percentile(np.abs(sample), 99.5))
         low = -high
-    else:
-        low, high = (float(v) for v in np.percentile(sample, (0.5, 99.5)))
     if not high > low:
         low, high = float(sample.min()), float(sample.max())
         if not high > low:
