@@ -115,6 +115,9 @@ def test_get_reader_declines_what_napari_reads_itself(tmp_path):
     assert get_reader(str(tmp_path / "a.npy")) is None
     assert get_reader(str(tmp_path / "folder")) is None
     assert get_reader(str(tmp_path / "a.sgy")) is not None
+    (tmp_path / "brain.hdr").write_bytes(b"\x5c\x01\x00\x00" + bytes(344))  # an Analyze 7.5 header
+    assert get_reader(str(tmp_path / "brain.hdr")) is None
+    assert get_reader(str(_envi(tmp_path)[0])) is not None
 
 
 def test_segy_opens_as_sections_with_time_down(make_napari_viewer, tmp_path):

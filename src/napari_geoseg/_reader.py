@@ -68,7 +68,21 @@ def get_reader(path: str | list[str]) -> Optional[Callable[[str | list[str]], li
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     if not paths or any(Path(p).suffix.lower() not in READER_SUFFIXES for p in paths):
         return None
+    if any(_foreign_header(Path(p)) for p in paths):
+        return None
     return read_layers
+
+
+def _foreign_header(path: Path) -> bool:
+    """A ``.hdr`` file that is not an ENVI header (Analyze 7.5 medical images use .hdr too)."""
+    if path.suffix.lower() != ".hdr" or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as file:
+            start = file.read(64).lstrip(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return False  # read_layers will say what is wrong with it
+    return not start.upper().startswith(b"ENVI")
 
 
 def read_layers(path: str | list[str]) -> list[LayerData]:
@@ -209,7 +223,7 @@ def image_layer_data(volume: Volume, mode: Optional[str] = None, name: Optional[
             "scale": list(volume.scale), "translate": list(volume.translate), "units": list(volume.units),
             # The engine's axis names, for training and the writers (the layer's are in "axes").
             "engine_axes": list(engine_axes)}
-    info.update({k: v for k, v in volume.metadata.items() if k != "text_header"})
+    info.update(volume.metadata)
     info.update(extra)
     kwargs = {
         "name": name or Path(volume.source).name or "image",
