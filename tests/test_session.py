@@ -7,7 +7,7 @@ import pytest
 
 import napari_geoseg.train as train
 from napari_geoseg._session import (Finished, LiveSession, Message, PredictionJob, PredictionSchedule,
-                                    PredictionUpdate, TrainingUpdate)
+                                    PredictionUpdate, TrainingUpdate, focus_box)
 from napari_geoseg.data import synthetic_seismic
 
 SHAPE = (24, 24, 32)
@@ -32,6 +32,15 @@ def run_until(session, done, timeout=120.0):
 
 def of(kind, events):
     return [e for e in events if isinstance(e, kind)]
+
+
+def test_focus_box_is_a_slab_around_the_slice_on_screen():
+    assert focus_box((10, None, None), (24, 24, 32), 8) == (slice(6, 14), slice(0, 24), slice(0, 32))
+    assert focus_box((None, 1, None), (24, 24, 32), 8) == (slice(0, 24), slice(0, 8), slice(0, 32))
+    assert focus_box((None, None, 31), (24, 24, 32), 64)[2] == slice(0, 32)
+    assert focus_box((None, None, None), (24, 24, 32), 8) is None  # a 3D view: everything
+    assert focus_box((None, None, 5), (24, 24, 32), 8, mode="spectral") is None  # whole spectra
+    assert focus_box(None, (24, 24, 32), 8) is None
 
 
 def test_schedule_shows_the_focus_first_then_the_whole_image_then_paces_itself():
@@ -71,8 +80,8 @@ def test_a_run_reports_progress_and_ends_with_a_whole_prediction(volume):
 
 def test_the_box_on_screen_is_predicted_first(volume):
     session = LiveSession(volume.image, volume.labels.copy(), iterations=4, block=16, live=False)
-    box = (slice(8, 16), slice(None), slice(None))
-    session.set_focus(box)
+    session.set_focus((12, None, None))  # inline 12 on screen
+    box = (slice(8, 16), slice(0, 24), slice(0, 32))  # 2 x the fast net's size step of 4
     session.start()
     events = run_until(session, lambda e: False)
     predictions = of(PredictionUpdate, events)

@@ -34,11 +34,12 @@ import numpy as np
 from .errors import GeosegError
 
 __all__ = ["LiveSession", "PredictionJob", "PredictionSchedule", "TrainingUpdate", "PredictionUpdate",
-           "Message", "Finished", "default_threads"]
+           "Message", "Finished", "default_threads", "focus_box", "rename_classes"]
 
 logger = logging.getLogger(__name__)
 
 Region = Optional[tuple[slice, ...]]
+Point = Optional[tuple[Optional[int], ...]]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,32 @@ def default_threads() -> int:
     import os
 
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+def focus_box(point: Point, shape: tuple[int, ...], thickness: int, mode: str = "volume") -> Region:
+    """The box to predict around the slice on screen, or None to predict everything.
+
+    ``point`` holds, per engine spatial axis, the index of the slice shown (None for the
+    axes on screen). Those axes get a slab of ``thickness`` slices (a few multiples of
+    the network's size step, so the slice is not at the slab's padded edge); the band
+    axis of a cube is always whole.
+    """
+    if point is None:
+        return None
+    point = list(point) + [None] * (len(shape) - len(point))
+    if mode == "spectral":
+        point[2] = None
+    if all(p is None for p in point):
+        return None
+    box = []
+    for index, size in zip(point, shape):
+        if index is None:
+            box.append(slice(0, size))
+            continue
+        width = min(thickness, size)
+        start = min(max(int(index) - width // 2, 0), size - width)
+        box.append(slice(start, start + width))
+    return tuple(box)
 
 
 class PredictionSchedule:
@@ -248,7 +275,7 @@ class LiveSession(_Background):
         self._labels: np.ndarray = labels
         self._generation = 0
         self._taken = -1
-        self._focus: Region = None
+        self._focus: Point = None
         self._focus_moved = False
         self._model = model
         self._trainer = None
@@ -272,11 +299,12 @@ class LiveSession(_Background):
             predictor.stop()  # whatever it was predicting is stale now
         return generation
 
-    def set_focus(self, region: Region) -> None:
-        """The engine-ordered box on screen (None: nothing in particular)."""
+    def set_focus(self, point: Point) -> None:
+        """The slice on screen: per engine spatial axis its index, or None for axes shown whole."""
+        point = None if point is None else tuple(None if p is None else int(p) for p in point)
         with self._lock:
-            if region != self._focus:
-                self._focus, self._focus_moved = region, True
+            if point != self._focus:
+                self._focus, self._focus_moved = point, True
 
     def stop(self) -> None:
         super().stop()
@@ -371,8 +399,11 @@ class LiveSession(_Background):
                 if self._stop.is_set() or self._labels_changed():
                     break
                 with self._lock:
-                    focus, moved = self._focus, self._focus_moved
-                kind = self.schedule.due(time.perf_counter(), focus is not None, moved)
+                    point, moved = self._focus, self._focus_moved
+                    self._focus_moved = False
+                spatial = tuple(self.image.shape[:trainer.layout.spatial_ndim])
+                focus = focus_box(point, spatial, 2 * trainer.model.net.input_multiple, trainer.layout.mode)
+                kind = self.schedule.due(time.perf_counter(), focus is not None, moved and focus is not None)
                 if kind is not None:
                     region = focus if kind == "focus" else None
                     self._predict(trainer.model, region, generation)
@@ -389,9 +420,6 @@ class LiveSession(_Background):
 
         snapshot = copy.deepcopy(model)
         self._model = snapshot
-        with self._lock:
-            if region is not None and region == self._focus:
-                self._focus_moved = False
         predictor = Predictor(snapshot, device=self.device)
         self._predictor = predictor
         if self._stop.is_set() or self._labels_changed():
