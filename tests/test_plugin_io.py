@@ -419,3 +419,22 @@ def test_launch_opens_the_sample_with_the_widget_docked(make_napari_viewer, monk
     assert ran == [True]
     assert [layer.name for layer in viewer.layers] == ["synthetic seismic", "borehole labels"]
     assert _viewer.WIDGET_NAME in " ".join(viewer.window._dock_widgets.keys())
+
+
+def test_view_command_passes_image_and_labels_to_launch(tmp_path, monkeypatch):
+    from napari_geoseg import _viewer
+
+    calls = []
+    monkeypatch.setattr(_viewer, "launch", lambda image=None, labels=None: calls.append((image, labels)))
+    source, _ = _segy(tmp_path)
+    np.save(tmp_path / "labels.npy", np.zeros((5, 6, 16), np.uint8))
+    assert cli.main(["view", str(source), "--labels", str(tmp_path / "labels.npy")]) == 0
+    assert cli.main(["view"]) == 0
+    assert calls == [(str(source), str(tmp_path / "labels.npy")), (None, None)]
+
+
+def test_view_without_napari_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "napari", None)  # "import napari" now raises ImportError
+    assert cli.main(["view"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "napari-geoseg[all]"' in err
