@@ -1,0 +1,193 @@
+"""Between napari layers and the engine: shapes, modes, copies, the slice on screen, outputs.
+
+Used by the widget on the GUI thread. Layers made by this plugin store the engine's
+arrays permuted (see :mod:`napari_geoseg._axes`); everything handed to the engine here is
+in the engine's order, and everything written back is permuted again.
+"""
+
+from __future__ import annotations
+
+import copy as copying
+from typing import Any, Optional
+
+import numpy as np
+
+from ._axes import GEOSEG_KEY, engine_order, to_engine, to_layer
+from .errors import InputError
+
+__all__ = ["layer_mode", "engine_image", "engine_labels", "labels_shape", "focus_point", "OutputLayers",
+           "new_labels_layer_kwargs"]
+
+
+def _info(layer) -> dict:
+    return (layer.metadata or {}).get(GEOSEG_KEY) or {}
+
+
+def _image_data(layer):
+    if getattr(layer, "multiscale", False):
+        raise InputError(f"{layer.name}: multiscale image layers are not supported; open the full-resolution "
+                         f"image as a single-scale layer")
+    return layer.data
+
+
+def layer_mode(image_layer) -> str:
+    """"volume", "spectral" or "image": from the plugin's metadata, else from the shape."""
+    mode = _info(image_layer).get("mode")
+    if mode:
+        return str(mode)
+    data = _image_data(image_layer)
+    if data.ndim == 2 or (data.ndim == 3 and getattr(image_layer, "rgb", False)):
+        return "image"
+    if data.ndim == 3:
+        return "volume"
+    raise InputError(f"{image_layer.name}: an image of {data.ndim} axes; give a 3D volume, a hyperspectral cube "
+                     f"or a 2D image")
+
+
+def engine_image(image_layer):
+    """The image layer's data in the engine's axis order (a view; lazy arrays stay lazy)."""
+    return to_engine(_image_data(image_layer), image_layer.metadata)
+
+
+def labels_shape(image_layer) -> tuple[int, ...]:
+    """The layer shape of labels for this image: the image's, or the map of a cube."""
+    shape = tuple(_image_data(image_layer).shape)
+    mode = layer_mode(image_layer)
+    if mode == "spectral":
+        engine = tuple(shape[a] for a in engine_order(image_layer.metadata, len(shape)))
+        return engine[:2]
+    if mode == "image" and len(shape) == 3:
+        return shape[:2]
+    return shape
+
+
+def engine_labels(labels_layer, image_layer, copy: bool = True) -> np.ndarray:
+    """A copy of the labels in the engine's order, checked against the image.
+
+    A copy, taken on the GUI thread: the user keeps painting while the engine trains on
+    it, and the engine never writes to the user's labels. ``copy=False`` gives a view
+    (to compare with the last copy without copying).
+    """
+    expected = labels_shape(image_layer)
+    data = labels_layer.data
+    if tuple(data.shape) != expected:
+        raise InputError(f"{labels_layer.name}: labels of shape {tuple(data.shape)} do not fit the image "
+                         f"{image_layer.name} (shape {expected} expected); pick the labels painted on this image "
+                         f"or make a new labels layer")
+    view = to_engine(data, _metadata_for_labels(labels_layer, image_layer))
+    return np.array(view, order="C", copy=True) if copy else view
+
+
+def _metadata_for_labels(labels_layer, image_layer) -> dict:
+    # Labels made by this plugin carry the image's permutation; bare labels painted on a
+    # plugin image share its layer order, so they follow the image's.
+    return labels_layer.metadata if _info(labels_layer) else image_layer.metadata
+
+
+def focus_point(viewer, image_layer) -> tuple[Optional[int], ...]:
+    """The engine index of the slice on screen along each spatial axis (None: shown whole).
+
+    In a 2D view of a section the slider axes get their index and the two axes on
+    screen get None; in 3D every axis is None.
+    """
+    data = _image_data(image_layer)
+    mode = layer_mode(image_layer)
+    spatial = data.ndim - (1 if mode == "image" and data.ndim == 3 else 0)
+    offset = viewer.dims.ndim - data.ndim
+    shown = {axis - offset for axis in viewer.dims.displayed}
+    index = np.round(np.asarray(image_layer.world_to_data(viewer.dims.point), float)).astype(int)
+    layer_point = [None if a in shown else int(np.clip(index[a], 0, data.shape[a] - 1)) for a in range(spatial)]
+    order = engine_order(image_layer.metadata, data.ndim)
+    return tuple(layer_point[order[j]] if order[j] < spatial else None for j in range(spatial))
+
+
+def new_labels_layer_kwargs(image_layer) -> dict:
+    """Name, scale, translate and metadata of an empty labels layer for this image."""
+    ndim = len(labels_shape(image_layer))
+    return {"name": f"{image_layer.name} labels", "scale": tuple(image_layer.scale)[-ndim:],
+            "translate": tuple(image_layer.translate)[-ndim:], "metadata": copying.deepcopy(dict(image_layer.metadata))}
+
+
+class OutputLayers:
+    """The prediction, probability and uncertainty layers of one image, updated in place.
+
+    Each layer is created once, with the image's scale, translate and ``geoseg`` metadata
+    (so the writers can put geometry back), and later results are written into it.
+    """
+
+    def __init__(self, viewer, image_layer) -> None:
+        self.viewer, self.image_layer = viewer, image_layer
+        self.prediction = self.probabilities = self.uncertainty = None
+
+    def _alive(self, layer) -> bool:
+        return layer is not None and layer in self.viewer.layers
+
+    def _geometry(self, ndim: int, leading: int = 0) -> dict[str, Any]:
+        image = self.image_layer
+        return {"scale": (1,) * leading + tuple(image.scale)[-ndim:],
+                "translate": (0,) * leading + tuple(image.translate)[-ndim:],
+                "metadata": copying.deepcopy(dict(image.metadata))}
+
+    def _target(self, layer, shape, dtype, make):
+        """``layer`` if it still fits, else a new layer from ``make(zeros)``."""
+        if self._alive(layer) and tuple(layer.data.shape) == tuple(shape) and layer.data.dtype == dtype:
+            return layer, False
+        if self._alive(layer):
+            layer.data = np.zeros(shape, dtype)
+            return layer, True
+        return make(np.zeros(shape, dtype)), True
+
+    def show(self, prediction, box: Optional[tuple[slice, ...]], *, colormap=None, probabilities: bool = True,
+             uncertainty: bool = True) -> None:
+        """Write ``prediction`` (of the engine box ``box``, or of everything) into the layers."""
+        metadata = self.image_layer.metadata
+        labels = to_layer(prediction.labels, metadata)
+        ndim = labels.ndim
+        out_box = self._layer_box(box, ndim)
+        full_shape = self._full_shape(ndim)
+        name = self.image_layer.name
+
+        def make_prediction(data):
+            kwargs = {"colormap": colormap} if colormap is not None else {}
+            return self.viewer.add_labels(data, name=f"{name} prediction", opacity=0.5, **kwargs,
+                                          **self._geometry(ndim))
+
+        self.prediction, _ = self._target(self.prediction, full_shape, labels.dtype, make_prediction)
+        self.prediction.data[out_box] = labels
+        self.prediction.refresh()
+        if probabilities:
+            values = to_layer(prediction.probabilities, metadata, leading=1)
+
+            def make_probabilities(data):
+                return self.viewer.add_image(data, name=f"{name} probabilities", colormap="viridis",
+                                             contrast_limits=(0, 1), blending="additive", visible=False,
+                                             **self._geometry(ndim, leading=1))
+
+            self.probabilities, _ = self._target(self.probabilities, (values.shape[0], *full_shape), np.float32,
+                                                 make_probabilities)
+            self.probabilities.data[(slice(None), *out_box)] = values
+            self.probabilities.refresh()
+        if uncertainty:
+            values = to_layer(prediction.uncertainty, metadata)
+
+            def make_uncertainty(data):
+                return self.viewer.add_image(data, name=f"{name} uncertainty", colormap="magma",
+                                             contrast_limits=(0, 1), blending="additive", opacity=0.7,
+                                             **self._geometry(ndim))
+
+            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty)
+            self.uncertainty.data[out_box] = values
+            self.uncertainty.refresh()
+
+    def _full_shape(self, ndim: int) -> tuple[int, ...]:
+        return labels_shape(self.image_layer)[-ndim:] if ndim < 3 else labels_shape(self.image_layer)
+
+    def _layer_box(self, box: Optional[tuple[slice, ...]], ndim: int) -> tuple[slice, ...]:
+        if box is None:
+            return (slice(None),) * ndim
+        box = tuple(box)[:ndim]
+        order = engine_order(self.image_layer.metadata, ndim)
+        layer_box: list[slice] = [slice(None)] * ndim
+        for engine_axis, layer_axis in enumerate(order):
+            layer_box[layer_axis] = box[engine_axis]
+        return tuple(layer_box)

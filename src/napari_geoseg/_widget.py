@@ -1,0 +1,902 @@
+"""The "Interactive segmentation" dock widget: paint, train live, see the prediction.
+
+Threads: training and prediction run in :mod:`napari_geoseg._session` threads; this
+widget polls their queues with a 50 ms timer on the GUI thread and is the only code that
+touches layers. Labels are copied (engine order) on the GUI thread before they are
+handed over, after strokes have been quiet for :data:`DEBOUNCE_MS`.
+
+The driving API (used by scripts and tests): ``image_layer`` and ``labels_layer``
+(settable), :meth:`SegmentationWidget.start_training`, :meth:`~SegmentationWidget.stop_training`,
+``is_training``, ``prediction_layer``, :meth:`~SegmentationWidget.save_model`,
+:meth:`~SegmentationWidget.load_model` and :meth:`~SegmentationWidget.apply_model`.
+
+torch is imported when the widget is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QGroupBox,
+                            QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox,
+                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from . import _layers
+from ._plot import TrainingPlot
+from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
+                       default_threads, rename_classes)
+from .errors import GeosegError
+
+__all__ = ["SegmentationWidget", "DEBOUNCE_MS"]
+
+logger = logging.getLogger(__name__)
+
+#: Strokes quiet for this long are handed to the training thread.
+DEBOUNCE_MS = 600
+#: How often the GUI reads what the threads reported.
+POLL_MS = 50
+#: How long closing waits for a thread to end its current iteration.
+JOIN_SECONDS = 10.0
+CUSTOM = "custom"
+
+
+def _notify(level: str, text: str) -> None:
+    from napari.utils.notifications import show_error, show_info, show_warning
+
+    {"error": show_error, "warning": show_warning}.get(level, show_info)(text)
+
+
+def _user_errors(action: str):
+    """Decorator: errors of a button's action become notifications, never tracebacks."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except GeosegError as err:
+                _notify("error", str(err))
+            except Exception as err:  # a bug: say it in words; the log has the details
+                logger.debug("%s failed", action, exc_info=True)
+                _notify("error", f"{action} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            return None
+
+        return run
+
+    return wrap
+
+
+def _unwrap(obj):
+    """The object behind napari's PublicOnlyProxy (plugins get the viewer through one).
+
+    The widget keeps layers in lists and dictionaries and compares them by identity;
+    proxies are made afresh on every access, so two of the same layer are not ``is``.
+    Only public attributes are used on what is unwrapped.
+    """
+    return getattr(obj, "__wrapped__", obj)
+
+
+def _shutdown(threads: list, *_) -> None:
+    """Stop and join background threads (also called after the widget's C++ side is gone)."""
+    for thread in threads:
+        thread.stop()
+    deadline = time.monotonic() + JOIN_SECONDS
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.1))
+
+
+class SegmentationWidget(QWidget):
+    """Interactive segmentation of the image layer from the labels painted on it.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        from .train import PRESETS  # imports torch: when the widget opens, not when napari starts
+
+        self.viewer = _unwrap(napari_viewer)
+        self._presets = dict(PRESETS)
+        self._image_choices: list = []
+        self._labels_choices: list = []
+        self._apply_choices: list = []
+        self._last_session: Optional[LiveSession] = None
+        self._session: Optional[LiveSession] = None
+        self._threads: list = []  # every thread not yet joined (sessions stopping, prediction jobs)
+        self._jobs: dict = {}  # PredictionJob -> image layer
+        self._outputs: dict = {}  # image layer id -> OutputLayers
+        self._model = None
+        self._model_source = ""
+        self._handed: Optional[np.ndarray] = None
+        self._watched = None
+        self._progress_bars: dict = {}
+        self._started = 0.0
+        self._closed = False
+        #: Generation of the newest labels handed to training, and of the newest prediction shown.
+        self.labels_generation = 0
+        self.shown_generation = -1
+        self.destroyed.connect(functools.partial(_shutdown, self._threads))
+        self._build()
+        self._connect_viewer()
+        self._refresh_layer_choices()
+
+    # -- building ------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        data = QGroupBox("Data")
+        form = QFormLayout(data)
+        self.image_combo = QComboBox()
+        self.labels_combo = QComboBox()
+        self.new_labels_button = QPushButton("New")
+        self.new_labels_button.setToolTip("add an empty labels layer of the image's shape")
+        row = QHBoxLayout()
+        row.addWidget(self.labels_combo, 1)
+        row.addWidget(self.new_labels_button)
+        form.addRow("Image", self.image_combo)
+        form.addRow("Labels", row)
+        self.class_table = QTableWidget(0, 3)
+        self.class_table.setHorizontalHeaderLabels(["label", "class name", "colour"])
+        self.class_table.verticalHeader().setVisible(False)
+        self.class_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.class_table.setMaximumHeight(120)
+        self.class_table.setToolTip("click a row to paint that class; double-click a colour to change it")
+        self.add_class_button = QPushButton("Add class")
+        form.addRow("Classes", self.class_table)
+        form.addRow("", self.add_class_button)
+        layout.addWidget(data)
+
+        settings = QGroupBox("Network and training")
+        form = QFormLayout(settings)
+        self.preset_combo = QComboBox()
+        for name, preset in self._presets.items():
+            self.preset_combo.addItem(f"{name}: {preset.description}" if preset.description else name, name)
+        self.preset_combo.addItem("custom depths and ranks", CUSTOM)
+        self.depths_edit, self.ranks_edit = QLineEdit(), QLineEdit()
+        self.depths_edit.setToolTip("layers per level, e.g. 2, 2, 4")
+        self.ranks_edit.setToolTip("block rank per level, e.g. 4, 8, 16")
+        self.iterations_spin = QSpinBox()
+        self.iterations_spin.setRange(1, 1_000_000)
+        self.block_spin = QSpinBox()
+        self.block_spin.setRange(8, 4096)
+        self.block_spin.setSingleStep(8)
+        self.block_spin.setToolTip("side of the training sub-volumes in voxels: smaller blocks make each "
+                                   "iteration, and so each update of the prediction, quicker")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(self._devices())
+        self.live_check = QCheckBox("Live: pick up new strokes while training")
+        self.live_check.setChecked(True)
+        self.probabilities_check = QCheckBox("Probabilities")
+        self.uncertainty_check = QCheckBox("Uncertainty (where to label next)")
+        self.probabilities_check.setChecked(True)
+        self.uncertainty_check.setChecked(True)
+        form.addRow("Preset", self.preset_combo)
+        form.addRow("Depths", self.depths_edit)
+        form.addRow("Ranks", self.ranks_edit)
+        form.addRow("Iterations", self.iterations_spin)
+        form.addRow("Block", self.block_spin)
+        form.addRow("Device", self.device_combo)
+        form.addRow(self.live_check)
+        outputs = QHBoxLayout()
+        outputs.addWidget(self.probabilities_check)
+        outputs.addWidget(self.uncertainty_check)
+        form.addRow(outputs)
+        layout.addWidget(settings)
+
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.stop_button = QPushButton("Stop")
+        self.new_model_button = QPushButton("New model")
+        self.new_model_button.setToolTip("forget the current model: the next Train starts from scratch")
+        for button in (self.train_button, self.stop_button, self.new_model_button):
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.status_label = QLabel("Paint at least two classes, then press Train.")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.plot = TrainingPlot()
+        layout.addWidget(self.plot)
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.model_label = QLabel("none yet")
+        self.model_label.setWordWrap(True)
+        row = QHBoxLayout()
+        self.save_button, self.load_button = QPushButton("Save model..."), QPushButton("Load model...")
+        row.addWidget(self.save_button)
+        row.addWidget(self.load_button)
+        self.apply_combo = QComboBox()
+        self.apply_button = QPushButton("Apply")
+        apply_row = QHBoxLayout()
+        apply_row.addWidget(self.apply_combo, 1)
+        apply_row.addWidget(self.apply_button)
+        form.addRow("Current", self.model_label)
+        form.addRow(row)
+        form.addRow("Apply to", apply_row)
+        layout.addWidget(model_box)
+        layout.addStretch(1)
+
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setInterval(POLL_MS)
+        self._poll_timer.timeout.connect(self._poll)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._hand_labels)
+
+        self.new_labels_button.clicked.connect(self._new_labels_clicked)
+        self.add_class_button.clicked.connect(self._add_class)
+        self.class_table.cellClicked.connect(self._class_clicked)
+        self.class_table.cellDoubleClicked.connect(self._class_double_clicked)
+        self.class_table.itemChanged.connect(self._class_renamed)
+        self.image_combo.currentIndexChanged.connect(self._image_changed)
+        self.labels_combo.currentIndexChanged.connect(self._labels_changed)
+        self.preset_combo.currentIndexChanged.connect(self._preset_changed)
+        self.train_button.clicked.connect(self.start_training)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.new_model_button.clicked.connect(self._forget_model)
+        self.save_button.clicked.connect(self._save_clicked)
+        self.load_button.clicked.connect(self._load_clicked)
+        self.apply_button.clicked.connect(self._apply_clicked)
+        self._preset_changed()
+        self._update_buttons()
+
+    @staticmethod
+    def _devices() -> list[str]:
+        import torch
+
+        devices = ["cpu"]
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            devices.append("mps")
+        return devices
+
+    # -- the viewer's layers -------------------------------------------------------------
+    def _connect_viewer(self) -> None:
+        events = self.viewer.layers.events
+        events.inserted.connect(self._refresh_layer_choices)
+        events.removed.connect(self._layer_removed)
+        events.moved.connect(self._refresh_layer_choices)
+        self.viewer.dims.events.current_step.connect(self._send_focus)
+        self.viewer.dims.events.ndisplay.connect(self._send_focus)
+        self.viewer.dims.events.order.connect(self._send_focus)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._refresh_layer_choices)
+
+    def _disconnect_viewer(self) -> None:
+        with contextlib.suppress(Exception):
+            events = self.viewer.layers.events
+            events.inserted.disconnect(self._refresh_layer_choices)
+            events.removed.disconnect(self._layer_removed)
+            events.moved.disconnect(self._refresh_layer_choices)
+            for event in (self.viewer.dims.events.current_step, self.viewer.dims.events.ndisplay,
+                          self.viewer.dims.events.order):
+                event.disconnect(self._send_focus)
+            for layer in self.viewer.layers:
+                layer.events.name.disconnect(self._refresh_layer_choices)
+        self._watch_labels(None)
+
+    def _refresh_layer_choices(self, event=None) -> None:
+        from napari.layers import Image, Labels
+
+        if event is not None and getattr(event, "type", "") == "inserted":
+            event.value.events.name.connect(self._refresh_layer_choices)
+        image, labels, target = self.image_layer, self.labels_layer, self._apply_target()
+        images = [layer for layer in self.viewer.layers if isinstance(layer, Image) and not self._is_output(layer)]
+        labels_layers = [layer for layer in self.viewer.layers if isinstance(layer, Labels)
+                         and not self._is_output(layer)]
+        self._fill(self.image_combo, self._image_choices, images, image)
+        self._fill(self.labels_combo, self._labels_choices, labels_layers, labels)
+        self._fill(self.apply_combo, self._apply_choices, images, target)
+        self._update_buttons()
+
+    def _fill(self, combo: QComboBox, choices: list, layers: list, keep) -> None:
+        combo.blockSignals(True)
+        combo.clear()
+        for layer in layers:
+            combo.addItem(layer.name)
+        choices[:] = layers
+        combo.setCurrentIndex(layers.index(keep) if keep in layers else (0 if layers else -1))
+        combo.blockSignals(False)
+        if combo is self.image_combo and (keep not in layers):
+            self._image_changed()
+        if combo is self.labels_combo and (keep not in layers):
+            self._labels_changed()
+
+    def _is_output(self, layer) -> bool:
+        return any(layer is out.prediction or layer is out.probabilities or layer is out.uncertainty
+                   for out in self._outputs.values())
+
+    def _layer_removed(self, event) -> None:
+        layer = event.value
+        with contextlib.suppress(Exception):
+            layer.events.name.disconnect(self._refresh_layer_choices)
+        if self._session is not None and layer in (self._session_layers or ()):
+            self.stop_training()
+            _notify("warning", f"training stopped: the layer {layer.name} was removed")
+        for job, image in list(self._jobs.items()):
+            if image is layer:
+                job.stop()
+        self._outputs.pop(id(layer), None)
+        self._refresh_layer_choices()
+
+    @property
+    def image_layer(self):
+        """The image to segment (settable to an image layer of the viewer)."""
+        index = self.image_combo.currentIndex()
+        return self._image_choices[index] if 0 <= index < len(self._image_choices) else None
+
+    @image_layer.setter
+    def image_layer(self, layer) -> None:
+        layer = _unwrap(layer)
+        self._refresh_layer_choices()
+        if layer not in self._image_choices:
+            raise ValueError(f"{getattr(layer, 'name', layer)!r} is not an image layer of this viewer")
+        self.image_combo.setCurrentIndex(self._image_choices.index(layer))
+
+    @property
+    def labels_layer(self):
+        """The labels painted on the image (settable to a labels layer of the viewer)."""
+        index = self.labels_combo.currentIndex()
+        return self._labels_choices[index] if 0 <= index < len(self._labels_choices) else None
+
+    @labels_layer.setter
+    def labels_layer(self, layer) -> None:
+        layer = _unwrap(layer)
+        self._refresh_layer_choices()
+        if layer not in self._labels_choices:
+            raise ValueError(f"{getattr(layer, 'name', layer)!r} is not a labels layer of this viewer")
+        self.labels_combo.setCurrentIndex(self._labels_choices.index(layer))
+
+    def _apply_target(self):
+        index = self.apply_combo.currentIndex()
+        return self._apply_choices[index] if 0 <= index < len(self._apply_choices) else None
+
+    @property
+    def prediction_layer(self):
+        """The prediction labels layer of the current image (None until the first prediction)."""
+        outputs = self._outputs.get(id(self.image_layer))
+        return outputs.prediction if outputs is not None else None
+
+    @property
+    def probability_layer(self):
+        outputs = self._outputs.get(id(self.image_layer))
+        return outputs.probabilities if outputs is not None else None
+
+    @property
+    def uncertainty_layer(self):
+        outputs = self._outputs.get(id(self.image_layer))
+        return outputs.uncertainty if outputs is not None else None
+
+    def _image_changed(self, *_) -> None:
+        self._update_buttons()
+
+    def _labels_changed(self, *_) -> None:
+        self._watch_labels(self.labels_layer)
+        self._fill_classes()
+        self._update_buttons()
+
+    def _watch_labels(self, layer) -> None:
+        """Follow strokes on ``layer`` (paint, data replaced, undo and other refreshes)."""
+        if self._watched is not None:
+            with contextlib.suppress(Exception):
+                for event in (self._watched.events.paint, self._watched.events.data, self._watched.events.set_data):
+                    event.disconnect(self._labels_edited)
+                self._watched.events.selected_label.disconnect(self._selected_label_changed)
+        self._watched = layer
+        if layer is not None:
+            for event in (layer.events.paint, layer.events.data, layer.events.set_data):
+                event.connect(self._labels_edited)
+            layer.events.selected_label.connect(self._selected_label_changed)
+
+    @_user_errors("making a labels layer")
+    def _new_labels_clicked(self, *_) -> None:
+        self.add_labels_layer()
+
+    def add_labels_layer(self):
+        """Add an empty labels layer of the right shape for the image and select it."""
+        image = self.image_layer
+        if image is None:
+            raise GeosegError("no image layer: open an image or a sample first")
+        kwargs = _layers.new_labels_layer_kwargs(image)
+        layer = self.viewer.add_labels(np.zeros(_layers.labels_shape(image), np.uint8), **kwargs)
+        layer.mode = "paint"
+        layer.selected_label = 1
+        self.labels_layer = layer
+        return layer
+
+    # -- classes ---------------------------------------------------------------------------
+    def class_names(self) -> dict[int, str]:
+        """Label value -> class name, as in the table."""
+        names = {}
+        for row in range(self.class_table.rowCount()):
+            value, name = self.class_table.item(row, 0), self.class_table.item(row, 1)
+            if value is not None and name is not None and name.text().strip():
+                names[int(value.text())] = name.text().strip()
+        return names
+
+    def _class_values(self) -> list[int]:
+        return [int(self.class_table.item(r, 0).text()) for r in range(self.class_table.rowCount())]
+
+    def _fill_classes(self) -> None:
+        layer = self.labels_layer
+        self.class_table.blockSignals(True)
+        self.class_table.setRowCount(0)
+        self.class_table.blockSignals(False)
+        if layer is None:
+            return
+        data = np.asarray(layer.data)
+        values = (np.flatnonzero(np.bincount(data.ravel())) if data.dtype.kind == "u" and data.dtype.itemsize <= 2
+                  else np.unique(data))
+        known = {}
+        for source in (layer, self.image_layer):
+            names = ((getattr(source, "metadata", None) or {}).get("geoseg") or {}).get("class_names") or []
+            for k, name in enumerate(names, start=1):
+                known.setdefault(k, str(name))
+        values = sorted({int(v) for v in values if v > 0} | set(known) | {1, 2})
+        for value in values:
+            self._add_class_row(value, known.get(value, f"class {value}"))
+
+    def _add_class_row(self, value: int, name: str) -> None:
+        layer = self.labels_layer
+        rgba = layer.colormap.map(value) if layer is not None else (0.5, 0.5, 0.5, 1)
+        rgba = np.asarray(rgba, float).ravel()
+        row = self.class_table.rowCount()
+        self.class_table.blockSignals(True)
+        self.class_table.insertRow(row)
+        value_item = QTableWidgetItem(str(value))
+        value_item.setFlags(value_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        colour_item = QTableWidgetItem("")
+        colour_item.setFlags(colour_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        colour_item.setBackground(QColor.fromRgbF(*[float(c) for c in rgba[:3]]))
+        colour_item.setData(Qt.ItemDataRole.UserRole, [float(c) for c in rgba[:4]])
+        self.class_table.setItem(row, 0, value_item)
+        self.class_table.setItem(row, 1, QTableWidgetItem(name))
+        self.class_table.setItem(row, 2, colour_item)
+        self.class_table.blockSignals(False)
+
+    def _add_class(self) -> None:
+        value = max(self._class_values(), default=0) + 1
+        self._add_class_row(value, f"class {value}")
+        if self.labels_layer is not None:
+            self.labels_layer.selected_label = value
+
+    def _selected_label_changed(self, event=None) -> None:
+        value = int(self.labels_layer.selected_label) if self.labels_layer is not None else 0
+        if value > 0 and value not in self._class_values():
+            self._add_class_row(value, f"class {value}")
+
+    def _class_clicked(self, row: int, column: int) -> None:
+        if self.labels_layer is not None and column != 2:
+            self.labels_layer.selected_label = self._class_values()[row]
+
+    def _class_double_clicked(self, row: int, column: int) -> None:
+        if column != 2:
+            return
+        item = self.class_table.item(row, 2)
+        colour = QColorDialog.getColor(item.background().color(), self, "Class colour")
+        if colour.isValid():
+            item.setBackground(colour)
+            item.setData(Qt.ItemDataRole.UserRole, [colour.redF(), colour.greenF(), colour.blueF(), 1.0])
+            self._apply_colours()
+
+    def _class_renamed(self, item) -> None:
+        if self._session is not None:
+            self._session.class_names = self.class_names()
+
+    def _colormap(self):
+        """The class colours of the table, for the labels and the prediction alike."""
+        from napari.utils.colormaps import DirectLabelColormap
+
+        colours = {None: "transparent", 0: "transparent"}
+        for row in range(self.class_table.rowCount()):
+            colours[int(self.class_table.item(row, 0).text())] = list(
+                self.class_table.item(row, 2).data(Qt.ItemDataRole.UserRole))
+        return DirectLabelColormap(color_dict=colours)
+
+    def _apply_colours(self) -> None:
+        colormap = self._colormap()
+        if self.labels_layer is not None:
+            self.labels_layer.colormap = colormap
+        for outputs in self._outputs.values():
+            if outputs.prediction is not None and outputs.prediction in self.viewer.layers:
+                outputs.prediction.colormap = colormap
+
+    # -- settings --------------------------------------------------------------------------
+    def _preset_changed(self, *_) -> None:
+        name = self.preset_combo.currentData()
+        base = self._presets.get(name) or self._presets[next(iter(self._presets))]
+        custom = name == CUSTOM
+        if not custom or not self.depths_edit.text():
+            self.depths_edit.setText(", ".join(map(str, base.depths)))
+            self.ranks_edit.setText(", ".join(map(str, base.ranks)))
+        self.depths_edit.setEnabled(custom)
+        self.ranks_edit.setEnabled(custom)
+        if not custom:
+            self.iterations_spin.setValue(base.iterations)
+            self.block_spin.setValue(base.block)
+
+    def preset(self):
+        """The chosen :class:`~napari_geoseg.train.Preset` (custom depths and ranks checked)."""
+        name = self.preset_combo.currentData()
+        if name != CUSTOM:
+            return self._presets[name]
+
+        def numbers(edit: QLineEdit, what: str) -> tuple[int, ...]:
+            try:
+                values = tuple(int(v) for v in edit.text().replace(",", " ").split())
+            except ValueError:
+                values = ()
+            if not values or min(values) < 1:
+                raise GeosegError(f"custom {what}: give positive whole numbers, one per level, such as 2, 2, 4")
+            return values
+
+        depths, ranks = numbers(self.depths_edit, "depths"), numbers(self.ranks_edit, "ranks")
+        if len(depths) != len(ranks):
+            raise GeosegError(f"custom design: {len(depths)} depths but {len(ranks)} ranks; give one of each per level")
+        base = self._presets[next(iter(self._presets))]
+        return dataclasses.replace(base, name=CUSTOM, depths=depths, ranks=ranks, up_depths=None,
+                                   description="custom depths and ranks")
+
+    # -- training ------------------------------------------------------------------------
+    @property
+    def is_training(self) -> bool:
+        """True from :meth:`start_training` until training stops or fails."""
+        return self._session is not None and self._session.is_alive
+
+    @property
+    def model(self):
+        """The current model: the newest one predicted with while training, else the last one."""
+        if self._session is not None and self._session.latest_model() is not None:
+            return self._session.latest_model()
+        return self._model
+
+    @_user_errors("starting training")
+    def start_training(self) -> bool:
+        """Train on the labels layer (continuing the current model if it fits); True if started."""
+        image, labels_layer = self.image_layer, self.labels_layer
+        if image is None:
+            raise GeosegError("no image layer: open an image or a sample first")
+        if labels_layer is None:
+            raise GeosegError("no labels layer: press New next to Labels and paint at least two classes")
+        if self._session is not None:
+            self.stop_training()
+        mode = _layers.layer_mode(image)
+        engine_image = _layers.engine_image(image)
+        labels = _layers.engine_labels(labels_layer, image)
+        preset = self.preset()
+        model = self._continuable_model(preset, mode, engine_image)
+        session = LiveSession(engine_image, labels, preset=preset, iterations=self.iterations_spin.value(),
+                              block=self.block_spin.value(), device=self.device_combo.currentText(), model=model,
+                              class_names=self.class_names(), mode=mode, live=self.live_check.isChecked(),
+                              threads=default_threads())
+        with contextlib.suppress(Exception):  # an unusual view: predict everything first
+            session.set_focus(_layers.focus_point(self.viewer, image))
+        self._session, self._session_layers = session, (image, labels_layer)
+        self._last_session = session
+        self._handed = labels
+        self.labels_generation, self.shown_generation = 0, -1
+        self._started = time.perf_counter()
+        self.plot.clear()
+        self._threads.append(session)
+        session.start()
+        self._poll_timer.start()
+        self.status_label.setText("starting: preparing the image and the labels...")
+        self._update_buttons()
+        return True
+
+    def _continuable_model(self, preset, mode: str, engine_image):
+        """The current model if training can continue it on this image with this preset."""
+        model = self.model
+        if model is None:
+            return None
+        same = (model.preset.name == preset.name and model.preset.depths == preset.depths
+                and model.preset.ranks == preset.ranks and model.layout.mode == mode)
+        if not same:
+            return None
+        try:
+            from .train import Predictor
+
+            Predictor(model).check_image(tuple(engine_image.shape))
+        except GeosegError:
+            return None
+        return model
+
+    def stop_training(self) -> None:
+        """Stop training after the current iteration (returns at once; the thread ends soon)."""
+        session = self._session
+        if session is None:
+            return
+        self._debounce.stop()
+        session.stop()
+        self._model = session.latest_model() or self._model
+        self._session = None
+        self._session_layers = None
+        self.status_label.setText(self.status_label.text() + " - stopped")
+        self._update_buttons()
+
+    def _forget_model(self) -> None:
+        if self.is_training:
+            _notify("warning", "stop training before starting a new model")
+            return
+        self._model = None
+        self._model_source = ""
+        self._update_model_label()
+
+    def _labels_edited(self, event=None) -> None:
+        if self._session is not None and self.live_check.isChecked():
+            self._debounce.start()
+
+    def _hand_labels(self) -> None:
+        """Strokes have been quiet: give the training thread a fresh copy if they changed anything."""
+        session = self._session
+        if session is None or self._session_layers is None:
+            return
+        image, labels_layer = self._session_layers
+        try:
+            view = _layers.engine_labels(labels_layer, image, copy=False)
+        except GeosegError as err:
+            _notify("warning", str(err))
+            return
+        if self._handed is not None and np.array_equal(view, self._handed):
+            return  # a refresh or a change of slice, not a stroke
+        data = self._handed = np.array(view, order="C", copy=True)
+        self.labels_generation = session.update_labels(data)
+        self.status_label.setText(self.status_label.text() + " - new strokes: continuing training")
+
+    def _send_focus(self, event=None) -> None:
+        if self._session is not None and self._session_layers is not None:
+            with contextlib.suppress(Exception):
+                self._session.set_focus(_layers.focus_point(self.viewer, self._session_layers[0]))
+
+    # -- what the threads report ---------------------------------------------------------
+    def _poll(self) -> None:
+        for thread in list(self._threads):
+            for item in thread.poll():
+                try:
+                    self._handle(thread, item)
+                except Exception as err:  # never let a display problem escape into Qt
+                    logger.debug("showing a result failed", exc_info=True)
+                    _notify("error", f"showing the result failed: {type(err).__name__}: {err}")
+            self._show_progress(thread)
+            if not thread.is_alive and thread.join(0):
+                for item in thread.poll():
+                    self._handle(thread, item)
+                self._threads.remove(thread)
+                self._close_progress(thread)
+        if not self._threads:
+            self._poll_timer.stop()
+        if self._session is not None:
+            self._update_elapsed()
+
+    def _handle(self, thread, item) -> None:
+        current = thread is self._session
+        if isinstance(item, Message):
+            if current or isinstance(thread, PredictionJob) or item.level == "error":
+                _notify(item.level, item.text)
+        elif isinstance(item, Finished):
+            self._finished(thread, item)
+        elif isinstance(item, TrainingUpdate) and current:
+            self._show_training(item)
+        elif isinstance(item, PredictionUpdate):
+            if isinstance(thread, PredictionJob):
+                image = self._jobs.pop(thread, None)
+                if image is not None and image in self.viewer.layers:
+                    self._show_prediction(image, item)
+                    self.status_label.setText(f"applied the model to {image.name}")
+            elif current and item.generation >= thread.generation:  # older generations are stale
+                self._show_prediction(self._session_layers[0], item)
+                self.shown_generation = item.generation
+                if item.final:
+                    self.status_label.setText(self._progress_text + " - done; paint more to continue"
+                                              if self.live_check.isChecked() else self._progress_text + " - done")
+
+    _progress_text = ""
+
+    def _show_training(self, update: TrainingUpdate) -> None:
+        progress = update.progress
+        accuracy = "-" if progress.validation_accuracy is None else f"{progress.validation_accuracy:.1%}"
+        self._progress_text = (f"iteration {progress.iteration}/{progress.iterations}   loss {progress.loss:.3f}   "
+                               f"validation accuracy {accuracy}")
+        self._update_elapsed()
+        self.plot.add(update.step, progress.loss, progress.validation_accuracy)
+
+    def _update_elapsed(self) -> None:
+        if self._progress_text:
+            elapsed = int(time.perf_counter() - self._started)
+            self.status_label.setText(f"{self._progress_text}   elapsed {elapsed // 60}:{elapsed % 60:02d}")
+
+    def _show_prediction(self, image, update: PredictionUpdate) -> None:
+        outputs = self._outputs.get(id(image))
+        if outputs is None:
+            outputs = self._outputs[id(image)] = _layers.OutputLayers(self.viewer, image)
+        colormap = self._colormap() if image is self.image_layer and self.class_table.rowCount() else None
+        was_new = outputs.prediction is None
+        outputs.show(update.prediction, update.region, colormap=colormap,
+                     probabilities=self.probabilities_check.isChecked(),
+                     uncertainty=self.uncertainty_check.isChecked())
+        if was_new:
+            self._refresh_layer_choices()
+            if self.labels_layer is not None and self.labels_layer in self.viewer.layers:
+                # Keep painting on the user's labels, above the prediction.
+                self.viewer.layers.move(self.viewer.layers.index(self.labels_layer), len(self.viewer.layers))
+                self.viewer.layers.selection.active = self.labels_layer
+        if update.prediction.masked and update.region is None and update.final:
+            _notify("warning", f"{update.prediction.masked} voxels have NaN or Inf samples: predicted as 0")
+
+    def _finished(self, thread, item: Finished) -> None:
+        if isinstance(thread, LiveSession):
+            if thread is self._session:
+                self._model = thread.latest_model() or self._model
+                self._session = None
+                self._session_layers = None
+                if item.reason == "done":
+                    self.status_label.setText(self._progress_text + " - done")
+            elif thread is self._last_session and self._session is None and thread.latest_model() is not None:
+                self._model = thread.latest_model()  # the weights of its last iteration
+            self._update_model_label()
+        self._update_buttons()
+
+    def _show_progress(self, thread) -> None:
+        """napari's progress bar for whole-image predictions of several blocks."""
+        state = thread.prediction_progress
+        bar = self._progress_bars.get(thread)
+        if state is None or (state[1] < 4 and not isinstance(thread, PredictionJob)):
+            if bar is not None:
+                self._close_progress(thread)
+            return
+        if bar is None:
+            from napari.utils import progress
+
+            bar = self._progress_bars[thread] = progress(total=max(state[1], 1), desc="predicting")
+        if state[1]:
+            bar.total = state[1]
+            bar.n = state[0]
+            bar.refresh()
+
+    def _close_progress(self, thread) -> None:
+        bar = self._progress_bars.pop(thread, None)
+        if bar is not None:
+            bar.close()
+
+    # -- models ----------------------------------------------------------------------------
+    def _update_model_label(self) -> None:
+        model = self.model
+        if model is None:
+            self.model_label.setText("none yet")
+            return
+        names = ", ".join(rename_classes(model, self.class_names()).class_names)
+        source = f" ({self._model_source})" if self._model_source else ""
+        self.model_label.setText(f"{model.preset.name}, {model.layout.mode}, {model.n_classes} classes: {names}{source}")
+
+    @_user_errors("saving the model")
+    def save_model(self, path, overwrite: bool = False) -> Optional[Path]:
+        """Write the current model (with the class names of the table) to ``path``."""
+        model = self.model
+        if model is None:
+            raise GeosegError("no model to save: train one first (or load one)")
+        saved = rename_classes(model, self.class_names()).save(path, overwrite=overwrite)
+        _notify("info", f"saved the model to {saved}")
+        return saved
+
+    @_user_errors("loading the model")
+    def load_model(self, path):
+        """Read a model file; the next Train continues it, and Apply uses it."""
+        from .train import Model
+
+        if self.is_training:
+            raise GeosegError("stop training before loading a model")
+        model = Model.load(path)
+        self._model, self._model_source = model, Path(path).name
+        names = dict(zip(model.class_ids, model.class_names))
+        rows = {v: r for r, v in enumerate(self._class_values())}
+        for value, name in names.items():
+            if value in rows:
+                self.class_table.item(rows[value], 1).setText(name)
+            else:
+                self._add_class_row(int(value), name)
+        self._select_preset(model.preset)
+        self._update_model_label()
+        self._update_buttons()
+        return model
+
+    def _select_preset(self, preset) -> None:
+        known = self._presets.get(preset.name)
+        index = self.preset_combo.findData(preset.name if known == preset else CUSTOM)
+        self.preset_combo.setCurrentIndex(index)
+        if known != preset:
+            self.depths_edit.setText(", ".join(map(str, preset.depths)))
+            self.ranks_edit.setText(", ".join(map(str, preset.ranks)))
+            self.block_spin.setValue(preset.block)
+            self.iterations_spin.setValue(preset.iterations)
+
+    @_user_errors("applying the model")
+    def apply_model(self, layer=None) -> bool:
+        """Predict ``layer`` (default: the "Apply to" choice) with the current model, in the background."""
+        layer = _unwrap(layer) if layer is not None else self._apply_target()
+        model = self.model
+        if model is None:
+            raise GeosegError("no model to apply: train one first (or load one)")
+        if layer is None:
+            raise GeosegError("no image layer to apply the model to")
+        mode = _layers.layer_mode(layer)
+        if mode != model.layout.mode:
+            raise GeosegError(f"{layer.name}: a {mode} image, but the model was trained on {model.layout.mode} "
+                              f"images; pick another layer or model")
+        job = PredictionJob(model, _layers.engine_image(layer), device=self.device_combo.currentText(),
+                            threads=default_threads())
+        self._jobs[job] = layer
+        self._threads.append(job)
+        job.start()
+        self._poll_timer.start()
+        self.status_label.setText(f"applying the model to {layer.name}...")
+        return True
+
+    def _save_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.pt", "napari-geoseg model (*.pt)")
+        if path:
+            # The dialog has asked about replacing an existing file.
+            self.save_model(path, overwrite=True)
+
+    def _load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", "napari-geoseg model (*.pt);;all files (*)")
+        if path:
+            self.load_model(path)
+
+    def _apply_clicked(self) -> None:
+        self.apply_model()
+
+    def _update_buttons(self) -> None:
+        training = self._session is not None
+        ready = self.image_layer is not None and self.labels_layer is not None
+        self.train_button.setEnabled(ready and not training)
+        self.stop_button.setEnabled(training)
+        self.new_model_button.setEnabled(not training)
+        self.load_button.setEnabled(not training)
+        self.new_labels_button.setEnabled(self.image_layer is not None)
+        self.save_button.setEnabled(self.model is not None)
+        self.apply_button.setEnabled(self.model is not None and self._apply_target() is not None)
+        for widget in (self.image_combo, self.labels_combo, self.preset_combo, self.depths_edit, self.ranks_edit,
+                       self.iterations_spin, self.block_spin, self.device_combo, self.live_check):
+            widget.setEnabled(not training and (widget not in (self.depths_edit, self.ranks_edit)
+                                                or self.preset_combo.currentData() == CUSTOM))
+
+    _session_layers = None
+
+    # -- closing ---------------------------------------------------------------------------
+    def close_session(self) -> None:
+        """Stop everything and wait (bounded) for the threads; the widget is unusable after."""
+        if self._closed:
+            return
+        self._closed = True
+        self._debounce.stop()
+        self._poll_timer.stop()
+        self._session = None
+        _shutdown(self._threads)
+        for thread in list(self._progress_bars):
+            self._close_progress(thread)
+        self._disconnect_viewer()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.close_session()
+        super().closeEvent(event)
+
+    def event(self, event) -> bool:
+        # Removed from its dock (the dock's close button, or the viewer closing): stop.
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is None and getattr(self, "_was_docked", False):
+                self.close_session()
+            elif self.parent() is not None:
+                self._was_docked = True
+        return super().event(event)

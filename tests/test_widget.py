@@ -1,0 +1,229 @@
+"""The "Interactive segmentation" widget in a real (headless, Xvfb) napari viewer.
+
+Tiny volumes and small training blocks keep every test to seconds; run with
+``OMP_NUM_THREADS=1``. The widget is driven through its scripting API, as the
+responsiveness benchmark and users' scripts do.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.utils.notifications import notification_manager  # noqa: E402
+
+from napari_geoseg._axes import to_engine, to_layer  # noqa: E402
+from napari_geoseg._reader import image_layer_data, labels_layer_data  # noqa: E402
+from napari_geoseg.data import synthetic_seismic  # noqa: E402
+from napari_geoseg.io import Volume  # noqa: E402
+
+ENGINE_SHAPE = (24, 20, 32)  # (inline, crossline, sample): not a cube, so a wrong permutation shows
+TIMEOUT = 120_000  # ms; a shared 2-core machine can be slow
+
+
+def add_seismic(viewer, shape=ENGINE_SHAPE, seed=0, name="seismic", labels=True):
+    """Layers as the plugin's reader makes them: sections with time down."""
+    volume = synthetic_seismic(shape, seed=seed)
+    image = image_layer_data(Volume(volume.image, axes=("inline", "crossline", "sample")), mode="volume", name=name)
+    image_layer = viewer.add_image(image[0], **image[1])
+    labels_layer = None
+    if labels:
+        data, kwargs, _ = labels_layer_data(volume.labels, image, f"{name} labels")
+        labels_layer = viewer.add_labels(np.array(data), **kwargs)
+    return volume, image_layer, labels_layer
+
+
+@pytest.fixture
+def notifications():
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)
+
+
+@pytest.fixture
+def widget_on(make_napari_viewer):
+    def make(iterations=1000, block=16, **kwargs):
+        viewer = make_napari_viewer(**kwargs)
+        _, widget = viewer.window.add_plugin_dock_widget("napari-geoseg", "Interactive segmentation")
+        widget.iterations_spin.setValue(iterations)
+        widget.block_spin.setValue(block)
+        return viewer, widget
+
+    return make
+
+
+def texts(notes, severity=None):
+    return [str(n.message) for n in notes if severity is None or str(n.severity) == severity]
+
+
+def wait_for_threads(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget._threads, timeout=TIMEOUT)
+
+
+def test_importing_the_widget_module_does_not_import_torch():
+    code = "import sys, napari_geoseg._widget; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False"]
+
+
+def test_the_whole_loop(widget_on, qtbot, tmp_path, notifications, capfd):
+    viewer, widget = widget_on()
+    volume, image, labels = add_seismic(viewer)
+    _, other, _ = add_seismic(viewer, shape=(16, 24, 24), seed=5, name="other survey", labels=False)
+    before = labels.data.copy()
+    widget.image_layer, widget.labels_layer = image, labels
+    viewer.dims.set_current_step(0, 10)  # inline 10 on screen
+
+    assert widget.start_training()
+    assert widget.is_training
+    qtbot.waitUntil(lambda: widget.prediction_layer is not None, timeout=TIMEOUT)
+    prediction = widget.prediction_layer
+    assert prediction.data.shape == image.data.shape  # (inline, sample, crossline) like the image
+    assert prediction.metadata["geoseg"]["order"] == image.metadata["geoseg"]["order"]
+    qtbot.waitUntil(lambda: widget.shown_generation == 0 and len(np.unique(prediction.data[10])) >= 2,
+                    timeout=TIMEOUT)
+    # The section on screen first, then everything.
+    qtbot.waitUntil(lambda: np.count_nonzero(prediction.data == 0) == 0, timeout=TIMEOUT)
+    assert len(np.unique(prediction.data)) >= 2
+    assert widget.probability_layer.data.shape == (3, *image.data.shape)
+    assert widget.uncertainty_layer.data.shape == image.data.shape
+
+    # A stroke, as a user makes it: the next prediction comes from the labels with it.
+    truth = to_layer(volume.truth, image.metadata)
+    labels.selected_label = int(truth[5, 3, 3])
+    labels.brush_size = 3
+    labels.paint((5, 3, 3), labels.selected_label)
+    stroke = labels.data.copy()
+    qtbot.waitUntil(lambda: widget.labels_generation == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: widget.shown_generation >= 1, timeout=TIMEOUT)
+    assert widget.prediction_layer is prediction  # updated in place, not added again
+
+    widget.stop_training()
+    assert not widget.is_training
+    wait_for_threads(qtbot, widget)
+    np.testing.assert_array_equal(labels.data, stroke)  # the user's labels, untouched by training
+    assert np.count_nonzero(stroke != before) > 0
+
+    path = widget.save_model(tmp_path / "model.pt")
+    assert path is not None and path.is_file()
+    assert widget.load_model(path) is not None
+    assert widget.model.class_ids == [1, 2, 3]
+
+    assert widget.apply_model(other)
+    qtbot.waitUntil(lambda: "other survey prediction" in viewer.layers, timeout=TIMEOUT)
+    applied = viewer.layers["other survey prediction"]
+    assert applied.data.shape == other.data.shape
+    assert set(np.unique(applied.data)) <= {1, 2, 3}
+    wait_for_threads(qtbot, widget)
+    assert not texts(notifications, "error")
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_start_and_stop_ten_times_quickly(widget_on, qtbot, notifications):
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    before = labels.data.copy()
+    widget.image_layer, widget.labels_layer = image, labels
+    for _ in range(10):
+        assert widget.start_training()
+        qtbot.wait(20)
+        widget.stop_training()
+        assert not widget.is_training
+    wait_for_threads(qtbot, widget)
+    assert widget.train_button.isEnabled() and not widget.stop_button.isEnabled()
+    np.testing.assert_array_equal(labels.data, before)
+    assert not texts(notifications, "error")
+    # and it still trains afterwards
+    assert widget.start_training()
+    qtbot.waitUntil(lambda: widget.prediction_layer is not None, timeout=TIMEOUT)
+    widget.stop_training()
+    wait_for_threads(qtbot, widget)
+
+
+def test_closing_the_viewer_while_training_stops_the_thread(widget_on, qtbot, capfd):
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    widget.start_training()
+    session = widget._session
+    qtbot.waitUntil(lambda: "iteration" in widget.status_label.text(), timeout=TIMEOUT)
+    viewer.close()
+    assert session.join(30)
+    assert not session.is_alive
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_closing_the_widget_stops_training(widget_on, qtbot):
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    widget.start_training()
+    session = widget._session
+    viewer.window.remove_dock_widget(widget)
+    assert session.join(30)
+    assert not widget._threads or all(not t.is_alive for t in widget._threads)
+
+
+def test_errors_reach_the_user_as_notifications(widget_on, qtbot, tmp_path, notifications, capfd):
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer = image
+    # one class only
+    one_class = viewer.add_labels(np.where(labels.data > 0, 1, 0).astype(np.uint8), name="one class",
+                                  metadata=labels.metadata)
+    before = one_class.data.copy()
+    widget.labels_layer = one_class
+    assert widget.start_training()
+    qtbot.waitUntil(lambda: any("label at least two classes" in t for t in texts(notifications, "error")),
+                    timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not widget.is_training, timeout=TIMEOUT)
+    np.testing.assert_array_equal(one_class.data, before)
+    # labels of another shape
+    viewer.add_labels(np.zeros((5, 5, 5), np.uint8), name="wrong shape")
+    widget.labels_layer = viewer.layers["wrong shape"]
+    assert widget.start_training() is None
+    assert any("do not fit the image" in t for t in texts(notifications, "error"))
+    # a file that is not a model; saving over an existing file
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    assert widget.load_model(junk) is None
+    assert any("not a napari-geoseg model file" in t for t in texts(notifications, "error"))
+    assert widget.save_model(tmp_path / "none.pt") is None
+    assert any("no model to save" in t for t in texts(notifications, "error"))
+    # a bad custom design
+    widget.preset_combo.setCurrentIndex(widget.preset_combo.findData("custom"))
+    widget.ranks_edit.setText("4, 8")
+    widget.labels_layer = labels
+    assert widget.start_training() is None
+    assert any("3 depths but 2 ranks" in t for t in texts(notifications, "error"))
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_new_labels_layer_fits_the_image(widget_on):
+    viewer, widget = widget_on()
+    _, image, _ = add_seismic(viewer, labels=False)
+    widget.image_layer = image
+    layer = widget.add_labels_layer()
+    assert layer.data.shape == image.data.shape
+    assert widget.labels_layer is layer
+    assert layer.metadata["geoseg"]["order"] == image.metadata["geoseg"]["order"]
+    np.testing.assert_array_equal(to_engine(layer.data, layer.metadata).shape, ENGINE_SHAPE)
+
+
+def test_hyperspectral_cube_gives_a_map(widget_on, qtbot, notifications):
+    viewer, widget = widget_on(iterations=3)
+    viewer.open_sample("napari-geoseg", "hyperspectral")
+    image, labels = viewer.layers["synthetic hyperspectral"], viewer.layers["pixel labels"]
+    widget.image_layer, widget.labels_layer = image, labels
+    widget.live_check.setChecked(False)
+    widget.start_training()
+    qtbot.waitUntil(lambda: not widget.is_training and not widget._threads, timeout=TIMEOUT)
+    assert not texts(notifications, "error")
+    assert widget.prediction_layer.data.shape == labels.data.shape  # (rows, cols)
+    assert widget.model.layout.mode == "spectral"
+    assert widget.class_names()[1] == image.metadata["geoseg"]["class_names"][0]
