@@ -418,7 +418,10 @@ def test_launch_opens_the_sample_with_the_widget_docked(make_napari_viewer, monk
     viewer = _viewer.launch()
     assert ran == [True]
     assert [layer.name for layer in viewer.layers] == ["synthetic seismic", "borehole labels"]
-    assert _viewer.WIDGET_NAME in " ".join(viewer.window._dock_widgets.keys())
+    [name] = [key for key in viewer.window.dock_widgets if _viewer.WIDGET_NAME in key]
+    widget = viewer.window.dock_widgets[name]
+    assert widget.image_layer is viewer.layers["synthetic seismic"]
+    assert widget.labels_layer is viewer.layers["borehole labels"]
 
 
 def test_view_command_passes_image_and_labels_to_launch(tmp_path, monkeypatch):

@@ -167,8 +167,11 @@ def _choose(widget: Any, attribute: str, layer: Any) -> None:
     """Select ``layer`` in the widget's ``attribute`` (a magicgui-style value or a plain attribute)."""
     if widget is None or not hasattr(widget, attribute):
         return
+    if isinstance(getattr(type(widget), attribute, None), property):
+        setattr(widget, attribute, layer)
+        return
     current = getattr(widget, attribute)
-    if hasattr(current, "value"):
+    if hasattr(current, "value"):  # a magicgui ComboBox
         current.value = layer
     else:
         setattr(widget, attribute, layer)
