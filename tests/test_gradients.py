@@ -119,3 +119,46 @@ def test_saved_bytes_do_not_grow_with_depth_on_memory_efficient_path():
     # Plain autograd keeps several tensors per layer.
     assert sizes[False, 8] >= 3 * sizes[False, 2]
     assert sizes[False, 8] > 4 * sizes[True, 8]
+
+
+def _reference_blr(y, weight, bias):
+    """The layer written with autograd-native convolutions only (no custom backward)."""
+    conv = torch.nn.functional.conv3d if y.ndim == 5 else torch.nn.functional.conv2d
+    pad = weight.shape[-1] // 2
+    adjoint = weight.flip(tuple(range(2, weight.ndim))).transpose(0, 1)
+    return -conv(torch.relu(conv(y, weight, bias, padding=pad)), adjoint, padding=pad)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-4)])
+@pytest.mark.parametrize("shape", [(1, 5, 6, 8, 4), (2, 3, 8, 6), (1, 4, 16, 16, 16)])
+def test_blr_backward_equals_autograd_of_plain_convolutions(dtype, tol, shape):
+    # The hand-written VJP (oneDNN kernels in float32 on CPU) against autograd through
+    # torch's own convolutions: the check that the memory-efficient gradients, which are
+    # compared with plain autograd above, are right in the first place.
+    from napari_geoseg.nn.blr import symmetric_blr, symmetric_blr_vjp
+
+    gen = torch.Generator().manual_seed(3)
+    dim = len(shape) - 2
+    y = torch.randn(shape, generator=gen, dtype=dtype, requires_grad=True)
+    weight = (0.3 * torch.randn(3, shape[1], *([3] * dim), generator=gen, dtype=dtype)).requires_grad_()
+    bias = (0.1 * torch.randn(3, generator=gen, dtype=dtype)).requires_grad_()
+    seed = torch.randn(shape, generator=gen, dtype=dtype)
+    expected = torch.autograd.grad(_reference_blr(y, weight, bias), (y, weight, bias), seed)
+    got = torch.autograd.grad(symmetric_blr(y, weight, bias), (y, weight, bias), seed)
+    explicit = symmetric_blr_vjp(y.detach(), weight.detach(), bias.detach(), seed)
+    with torch.no_grad():
+        assert torch.allclose(symmetric_blr(y, weight, bias), _reference_blr(y, weight, bias), atol=tol, rtol=tol)
+    for e, g, x in zip(expected, got, explicit):
+        scale = e.abs().max()
+        assert (g - e).abs().max() <= tol * scale
+        assert (x - e).abs().max() <= tol * scale
+
+
+def test_blr_function_gradcheck():
+    from napari_geoseg.nn.blr import symmetric_blr
+
+    gen = torch.Generator().manual_seed(4)
+    y = torch.randn(1, 3, 5, 4, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    weight = (0.3 * torch.randn(2, 3, 3, 3, 3, generator=gen, dtype=torch.float64)).requires_grad_()
+    bias = (0.1 * torch.randn(2, generator=gen, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(symmetric_blr, (y, weight, bias))

@@ -4,6 +4,9 @@
 ``n`` state channels to ``r`` channels (the block rank) and ``K^T`` is its adjoint with
 the same weights. With ``r < n`` the layer holds ``3**dim * n * r`` weights instead of the
 ``3**dim * n**2`` of a square symmetric layer, and ``K^T K`` has block rank at most ``r``.
+
+The layer has its own backward pass (:func:`symmetric_blr_vjp`): both the memory-efficient
+network and plain autograd use it, so the two differ only in what they keep in memory.
 """
 
 from __future__ import annotations
@@ -14,38 +17,104 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SymmetricBLRLayer", "symmetric_blr", "conv_k", "conv_kt"]
+__all__ = ["SymmetricBLRLayer", "symmetric_blr", "symmetric_blr_vjp", "conv_k", "conv_kt"]
 
 _CONV = {2: F.conv2d, 3: F.conv3d}
 
 
-def conv_k(y: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``K y (+ b)``: zero-padded convolution with kernel ``weight`` of shape (r, n, k, ...).
+def _use_onednn(x: torch.Tensor) -> bool:
+    # PyTorch sends a batch-1 convolution with few channels to its slow im2col kernel
+    # (its heuristic wants N * C * D * H > 20480); oneDNN is 10-15x faster on exactly the
+    # few-channel, large-volume convolutions of the network's fine levels.
+    return (x.device.type == "cpu" and x.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
-    3D inputs go in channels-last layout: oneDNN's weight-gradient kernel is about five
-    times faster on it than on the default layout, and the weight gradient dominates a
-    training step on CPUs.
-    """
-    if y.ndim == 5:
-        y = y.contiguous(memory_format=torch.channels_last_3d)
-    return _CONV[weight.ndim - 2](y, weight, bias, padding=weight.shape[-1] // 2)
+
+def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Stride-1 convolution with zero padding ``k // 2`` (the size is kept)."""
+    dim = weight.ndim - 2
+    padding = weight.shape[-1] // 2
+    if _use_onednn(x) and not torch.is_grad_enabled():
+        return torch.ops.aten.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias,
+                                                 [padding] * dim, [1] * dim, [1] * dim, 1)
+    return _CONV[dim](x, weight, bias, padding=padding)
+
+
+def _adjoint_kernel(weight: torch.Tensor) -> torch.Tensor:
+    # For stride 1 and zero padding k // 2, convolving with the spatially flipped,
+    # channel-transposed kernel is exactly the adjoint of K (what conv_transpose computes),
+    # and several times faster on CPUs.
+    return weight.flip(tuple(range(2, weight.ndim))).transpose(0, 1)
+
+
+def _weight_gradient(inputs: torch.Tensor, seeds: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``d<seeds, K inputs>/dK``, summed over the batch axis."""
+    dim = weight.ndim - 2
+    padding = weight.shape[-1] // 2
+    return torch.ops.aten.convolution_backward(
+        seeds, inputs, weight, None, [1] * dim, [padding] * dim, [1] * dim, False, [0] * dim, 1,
+        [False, True, False])[1]
+
+
+def conv_k(y: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``K y (+ b)``: zero-padded convolution with kernel ``weight`` of shape (r, n, k, ...)."""
+    return _convolve(y, weight, bias)
 
 
 def conv_kt(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``K^T z``, the adjoint of :func:`conv_k` without bias.
+    """``K^T z``, the adjoint of :func:`conv_k` without bias."""
+    return _convolve(z, _adjoint_kernel(weight))
 
-    Evaluated as a convolution with the spatially flipped, channel-transposed kernel:
-    for stride 1 and zero padding ``k // 2`` this is exactly the adjoint of ``K`` (the
-    operator ``conv_transpose`` computes) and several times faster on CPUs.
+
+def _forward_parts(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(relu(K y + b), f(y))``."""
+    active = torch.relu_(conv_k(y, weight, bias))
+    return active, conv_kt(active, weight).neg_()
+
+
+def symmetric_blr_vjp(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, seed: torch.Tensor,
+                      active: Optional[torch.Tensor] = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of ``<seed, f(y)>`` with respect to ``y``, the kernel and the bias.
+
+    ``active = relu(K y + b)`` is recomputed unless given. With ``g = seed`` and
+    ``a = active``: ``<g, f> = -<K g, a>``, so the seed of ``K y + b`` is
+    ``s = -(K g) * [a > 0]``, ``dy = K^T s``, ``db = sum(s)`` and the kernel collects
+    ``dK(<s, K y>) - dK(<a, K g>)``. Both kernel terms go through one batch-of-two
+    weight-gradient call, which PyTorch also sends to its fast kernels.
     """
-    adjoint = weight.flip(tuple(range(2, weight.ndim))).transpose(0, 1)
-    # Back to the default layout, so that the states stay in one layout throughout.
-    return _CONV[weight.ndim - 2](z, adjoint, padding=weight.shape[-1] // 2).contiguous()
+    with torch.no_grad():
+        if active is None:
+            active = torch.relu_(conv_k(y, weight, bias))
+        pre = conv_k(seed, weight).neg_()
+        pre.mul_(active > 0)
+        grad_y = conv_kt(pre, weight)
+        grad_bias = pre.sum(dim=tuple(d for d in range(pre.ndim) if d != 1))
+        grad_weight = _weight_gradient(torch.cat([y, seed]), torch.cat([pre, active.neg()]), weight)
+    return grad_y, grad_weight, grad_bias
+
+
+class _SymmetricBLRFunction(torch.autograd.Function):
+    """``f(y)`` for autograd: keeps ``y`` and ``relu(K y + b)`` (plain, per-layer memory)."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        active, f = _forward_parts(y, weight, bias)
+        ctx.save_for_backward(y, weight, bias, active)
+        return f
+
+    @staticmethod
+    def backward(ctx, seed: torch.Tensor):
+        y, weight, bias, active = ctx.saved_tensors
+        grad_y, grad_weight, grad_bias = symmetric_blr_vjp(y, weight, bias, seed.contiguous(), active)
+        return grad_y, grad_weight, grad_bias
 
 
 def symmetric_blr(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``-K^T relu(K y + b)``, the layer as a function of explicit parameters."""
-    return -conv_kt(torch.relu(conv_k(y, weight, bias)), weight)
+    if torch.is_grad_enabled() and (y.requires_grad or weight.requires_grad or bias.requires_grad):
+        return _SymmetricBLRFunction.apply(y, weight, bias)
+    return _forward_parts(y, weight, bias)[1]
 
 
 class SymmetricBLRLayer(nn.Module):

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .blr import SymmetricBLRLayer, symmetric_blr
+from .blr import SymmetricBLRLayer, _forward_parts, symmetric_blr_vjp
 from .haar import haar_coarsen, haar_refine
 
 __all__ = ["HyperbolicNet"]
@@ -255,29 +255,26 @@ class _InvertibleLeapfrog(torch.autograd.Function):
         # dropped as soon as it is used, and scalings happen in place.
         for index in reversed(range(len(net.layers))):
             # Outputs: Y = c + u and V = u, with c = W Y_{j-1}, u = W V_{j-1} + h^2 f(c).
-            slots = [k for k in (2 * index, 2 * index + 1) if wants[k]]
-            weight, bias = (params[k].detach().requires_grad_(wants[k])
-                            for k in (2 * index, 2 * index + 1))
-            with torch.enable_grad():
-                state = (cur - vel).requires_grad_(True)  # rebuilt c
-                f = symmetric_blr(state, weight, bias)
+            weight, bias = params[2 * index].detach(), params[2 * index + 1].detach()
+            state = cur - vel  # rebuilt c
             del cur
-            # One evaluation of f serves both the reconstruction and the local VJP.
-            older_vel = torch.add(vel, f.detach(), alpha=-h2)
-            del vel
+            # One evaluation of f serves both the reconstruction and the layer's VJP.
+            active, f = _forward_parts(state, weight, bias)
+            older_vel = torch.add(vel, f, alpha=-h2)
+            del vel, f
             grad_u = grad_cur if grad_vel is None else grad_vel + grad_cur
             del grad_vel
-            inputs = (state, *((weight, bias)[k - 2 * index] for k in slots))
             # The VJP is linear in its seed: scale the results by h^2 instead of the seed.
-            # They come out of convolution backward kernels, so they are fresh tensors
-            # that may be changed in place.
-            grads = list(torch.autograd.grad(f, inputs, grad_outputs=grad_u))
-            del f
-            for k, g in zip(slots, grads[1:]):
-                param_grads[k] = g.mul_(h2)
-            grad_state = grads[0].mul_(h2).add_(grad_cur)
-            del grads, grad_cur
-            cur, vel = net._from_layer(index, state.detach(), older_vel)
+            grad_state, grad_weight, grad_bias = symmetric_blr_vjp(state, weight, bias, grad_u, active)
+            del active
+            if wants[2 * index]:
+                param_grads[2 * index] = grad_weight.mul_(h2)
+            if wants[2 * index + 1]:
+                param_grads[2 * index + 1] = grad_bias.mul_(h2)
+            del grad_weight, grad_bias
+            grad_state = grad_state.mul_(h2).add_(grad_cur)
+            del grad_cur
+            cur, vel = net._from_layer(index, state, older_vel)
             grad_cur, grad_vel = net._from_layer(index, grad_state, grad_u)
             del state, older_vel, grad_state, grad_u
         # X enters as Y_1 = X with V_1 = 0: only the state slot carries its gradient.
