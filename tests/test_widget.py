@@ -77,6 +77,7 @@ def test_the_whole_loop(widget_on, qtbot, tmp_path, notifications, capfd):
     _, other, _ = add_seismic(viewer, shape=(16, 24, 24), seed=5, name="other survey", labels=False)
     before = labels.data.copy()
     widget.image_layer, widget.labels_layer = image, labels
+    widget.probabilities_check.setChecked(True)
     viewer.dims.set_current_step(0, 10)  # inline 10 on screen
 
     assert widget.start_training()
@@ -227,3 +228,13 @@ def test_hyperspectral_cube_gives_a_map(widget_on, qtbot, notifications):
     assert widget.prediction_layer.data.shape == labels.data.shape  # (rows, cols)
     assert widget.model.layout.mode == "spectral"
     assert widget.class_names()[1] == image.metadata["geoseg"]["class_names"][0]
+
+
+def test_live_defaults_halve_the_block_and_keep_the_work():
+    from napari_geoseg._widget import live_defaults
+    from napari_geoseg.train import PRESETS
+
+    for preset in PRESETS.values():
+        block, iterations = live_defaults(preset)
+        assert block % 8 == 0 and 16 <= block <= preset.block
+        assert iterations * block**3 == pytest.approx(preset.iterations * preset.block**3, rel=0.05)

@@ -137,13 +137,14 @@ class OutputLayers:
             return layer, True
         return make(np.zeros(shape, dtype)), True
 
-    def show(self, prediction, box: Optional[tuple[slice, ...]], *, colormap=None, probabilities: bool = True,
-             uncertainty: bool = True) -> None:
-        """Write ``prediction`` (of the engine box ``box``, or of everything) into the layers."""
-        metadata = self.image_layer.metadata
-        labels = to_layer(prediction.labels, metadata)
-        ndim = labels.ndim
-        out_box = self._layer_box(box, ndim)
+    def prepare(self, *, colormap=None, uncertainty: bool = True, dtype=np.uint8) -> None:
+        """Create the prediction (and uncertainty) layers, empty, if they do not exist yet.
+
+        Adding a layer costs napari a few hundred milliseconds on the GUI thread (its
+        vispy visuals), so the widget does it when Train is pressed, not while training
+        runs and the user paints.
+        """
+        ndim = len(labels_shape(self.image_layer))
         full_shape = self._full_shape(ndim)
         name = self.image_layer.name
 
@@ -152,9 +153,34 @@ class OutputLayers:
             return self.viewer.add_labels(data, name=f"{name} prediction", opacity=0.5, **kwargs,
                                           **self._geometry(ndim))
 
-        self.prediction, _ = self._target(self.prediction, full_shape, labels.dtype, make_prediction)
+        def make_uncertainty(data):
+            return self.viewer.add_image(data, name=f"{name} uncertainty", colormap="magma",
+                                         contrast_limits=(0, 1), blending="additive", opacity=0.7,
+                                         **self._geometry(ndim))
+
+        if not self._alive(self.prediction):
+            self.prediction, _ = self._target(self.prediction, full_shape, np.dtype(dtype), make_prediction)
+        if uncertainty and not self._alive(self.uncertainty):
+            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty)
+
+    def show(self, prediction, box: Optional[tuple[slice, ...]], *, colormap=None, probabilities: bool = True,
+             uncertainty: bool = True) -> list:
+        """Write ``prediction`` (of the engine box ``box``, or of everything) into the layers.
+
+        Returns the layers written to; the caller refreshes them (one per event-loop turn
+        keeps each pause of the GUI short).
+        """
+        metadata = self.image_layer.metadata
+        labels = to_layer(prediction.labels, metadata)
+        ndim = labels.ndim
+        out_box = self._layer_box(box, ndim)
+        full_shape = self._full_shape(ndim)
+        name = self.image_layer.name
+        self.prepare(colormap=colormap, uncertainty=uncertainty, dtype=labels.dtype)
+        if self.prediction.data.dtype != labels.dtype:
+            self.prediction.data = np.zeros(full_shape, labels.dtype)
         self.prediction.data[out_box] = labels
-        self.prediction.refresh()
+        written = [self.prediction]
         if probabilities:
             values = to_layer(prediction.probabilities, metadata, leading=1)
 
@@ -166,18 +192,11 @@ class OutputLayers:
             self.probabilities, _ = self._target(self.probabilities, (values.shape[0], *full_shape), np.float32,
                                                  make_probabilities)
             self.probabilities.data[(slice(None), *out_box)] = values
-            self.probabilities.refresh()
+            written.append(self.probabilities)
         if uncertainty:
-            values = to_layer(prediction.uncertainty, metadata)
-
-            def make_uncertainty(data):
-                return self.viewer.add_image(data, name=f"{name} uncertainty", colormap="magma",
-                                             contrast_limits=(0, 1), blending="additive", opacity=0.7,
-                                             **self._geometry(ndim))
-
-            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty)
-            self.uncertainty.data[out_box] = values
-            self.uncertainty.refresh()
+            self.uncertainty.data[out_box] = to_layer(prediction.uncertainty, metadata)
+            written.append(self.uncertainty)
+        return written
 
     def _full_shape(self, ndim: int) -> tuple[int, ...]:
         return labels_shape(self.image_layer)[-ndim:] if ndim < 3 else labels_shape(self.image_layer)

@@ -34,7 +34,7 @@ import numpy as np
 from .errors import GeosegError
 
 __all__ = ["LiveSession", "PredictionJob", "PredictionSchedule", "TrainingUpdate", "PredictionUpdate",
-           "Message", "Finished", "default_threads", "focus_box", "rename_classes"]
+           "Message", "Finished", "default_threads", "focus_box", "rename_classes", "warm_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,12 +165,20 @@ class _Background:
         self.prediction_progress: Optional[tuple[int, int]] = None
 
     def start(self) -> None:
+        """Start the thread (once; not at all if it was stopped before)."""
+        if self._thread is not None or self._stop.is_set():
+            return
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self._thread.start()
 
     @property
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def done(self) -> bool:
+        """The thread has ended, or was stopped before it started."""
+        return not self.is_alive and (self._thread is not None or self._stop.is_set())
 
     def stop(self) -> None:
         """Ask the thread to end soon (after the current iteration or prediction block)."""
@@ -464,6 +472,31 @@ class PredictionJob(_Background):
         except PredictionCancelled:
             return
         self._post(PredictionUpdate(0, None, result, final=True))
+
+
+def warm_up() -> threading.Thread:
+    """Train and predict once on a tiny volume in a daemon thread, and return it.
+
+    The first iteration in a process imports what torch loads lazily (the optimizer's
+    and autograd's helpers, ...) and sets up its kernels, holding Python's GIL for
+    stretches that pause the GUI. The widget calls this when it opens, so that this
+    happens before the user paints and trains, not during.
+    """
+
+    def run() -> None:
+        try:
+            from .data import synthetic_seismic
+            from .train import Predictor, Trainer
+
+            volume = synthetic_seismic((16, 16, 16), n_boreholes=2, seed=0)
+            trainer = Trainer(volume.image, volume.labels, iterations=2, block=16, validate_every=1)
+            Predictor(trainer.train()).predict(volume.image, region=(slice(0, 8),))
+        except Exception:  # only a head start: training itself reports real problems
+            logger.debug("warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="geoseg-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def rename_classes(model, names: Mapping[int, str]):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QGroupBox,
                             QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox,
@@ -33,7 +33,7 @@ from qtpy.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFo
 from . import _layers
 from ._plot import TrainingPlot
 from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
-                       default_threads, rename_classes)
+                       default_threads, rename_classes, warm_up)
 from .errors import GeosegError
 
 __all__ = ["SegmentationWidget", "DEBOUNCE_MS"]
@@ -46,6 +46,8 @@ DEBOUNCE_MS = 600
 POLL_MS = 50
 #: How long closing waits for a thread to end its current iteration.
 JOIN_SECONDS = 10.0
+#: Training starts this long after Train, once napari has drawn the new output layers.
+START_DELAY_MS = 150
 CUSTOM = "custom"
 
 
@@ -75,6 +77,20 @@ def _user_errors(action: str):
     return wrap
 
 
+def live_defaults(preset) -> tuple[int, int]:
+    """Training block side and iterations the widget proposes for a preset.
+
+    Half the preset's block side (at least 16): each iteration sees an eighth of the
+    voxels and takes about an eighth of the time, so the prediction on screen improves,
+    and a new stroke is picked up, every second or so on a laptop CPU instead of every
+    few seconds. The iterations are scaled so that a run sees as many voxels as the
+    preset's. On the 96^3 seismic sample this also scored better after the same
+    training time (45 s on one core: mean IoU 0.85 with 32^3 blocks, 0.81 with 64^3).
+    """
+    block = max(16, preset.block // 2 // 8 * 8)
+    return block, int(preset.iterations * round((preset.block / block) ** 3))
+
+
 def _unwrap(obj):
     """The object behind napari's PublicOnlyProxy (plugins get the viewer through one).
 
@@ -100,7 +116,17 @@ class SegmentationWidget(QWidget):
     Parameters
     ----------
     napari_viewer : napari.Viewer
+
+    Signals
+    -------
+    labels_handed(int)
+        New strokes were handed to training as this labels generation.
+    prediction_shown(int)
+        A prediction trained on this labels generation was written into the layers.
     """
+
+    labels_handed = Signal(int)
+    prediction_shown = Signal(int)
 
     def __init__(self, napari_viewer, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -121,6 +147,7 @@ class SegmentationWidget(QWidget):
         self._handed: Optional[np.ndarray] = None
         self._watched = None
         self._progress_bars: dict = {}
+        self._to_refresh: list = []
         self._started = 0.0
         self._closed = False
         #: Generation of the newest labels handed to training, and of the newest prediction shown.
@@ -130,6 +157,7 @@ class SegmentationWidget(QWidget):
         self._build()
         self._connect_viewer()
         self._refresh_layer_choices()
+        self._warm_up = warm_up()
 
     # -- building ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -178,7 +206,8 @@ class SegmentationWidget(QWidget):
         self.live_check.setChecked(True)
         self.probabilities_check = QCheckBox("Probabilities")
         self.uncertainty_check = QCheckBox("Uncertainty (where to label next)")
-        self.probabilities_check.setChecked(True)
+        # A class axis adds a slider to the viewer: off unless asked for.
+        self.probabilities_check.setChecked(False)
         self.uncertainty_check.setChecked(True)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Depths", self.depths_edit)
@@ -524,8 +553,9 @@ class SegmentationWidget(QWidget):
         self.depths_edit.setEnabled(custom)
         self.ranks_edit.setEnabled(custom)
         if not custom:
-            self.iterations_spin.setValue(base.iterations)
-            self.block_spin.setValue(base.block)
+            block, iterations = live_defaults(base)
+            self.iterations_spin.setValue(iterations)
+            self.block_spin.setValue(block)
 
     def preset(self):
         """The chosen :class:`~napari_geoseg.train.Preset` (custom depths and ranks checked)."""
@@ -552,8 +582,8 @@ class SegmentationWidget(QWidget):
     # -- training ------------------------------------------------------------------------
     @property
     def is_training(self) -> bool:
-        """True from :meth:`start_training` until training stops or fails."""
-        return self._session is not None and self._session.is_alive
+        """True from :meth:`start_training` until training is stopped, ends or fails."""
+        return self._session is not None and not self._session.done
 
     @property
     def model(self):
@@ -585,12 +615,17 @@ class SegmentationWidget(QWidget):
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
         self._last_session = session
+        self._outputs_for(image).prepare(colormap=self._colormap() if self.class_table.rowCount() else None,
+                                         uncertainty=self.uncertainty_check.isChecked())
+        self._keep_labels_on_top()
         self._handed = labels
         self.labels_generation, self.shown_generation = 0, -1
         self._started = time.perf_counter()
         self.plot.clear()
         self._threads.append(session)
-        session.start()
+        # Let napari draw the new layers first: a thread starting at once would compete
+        # with that drawing for Python's GIL and lengthen the pause.
+        QTimer.singleShot(START_DELAY_MS, session.start)
         self._poll_timer.start()
         self.status_label.setText("starting: preparing the image and the labels...")
         self._update_buttons()
@@ -653,6 +688,7 @@ class SegmentationWidget(QWidget):
             return  # a refresh or a change of slice, not a stroke
         data = self._handed = np.array(view, order="C", copy=True)
         self.labels_generation = session.update_labels(data)
+        self.labels_handed.emit(self.labels_generation)
         self.status_label.setText(self.status_label.text() + " - new strokes: continuing training")
 
     def _send_focus(self, event=None) -> None:
@@ -662,6 +698,10 @@ class SegmentationWidget(QWidget):
 
     # -- what the threads report ---------------------------------------------------------
     def _poll(self) -> None:
+        if self._to_refresh:
+            layer = self._to_refresh.pop(0)
+            if layer in self.viewer.layers:
+                layer.refresh()
         for thread in list(self._threads):
             for item in thread.poll():
                 try:
@@ -670,12 +710,12 @@ class SegmentationWidget(QWidget):
                     logger.debug("showing a result failed", exc_info=True)
                     _notify("error", f"showing the result failed: {type(err).__name__}: {err}")
             self._show_progress(thread)
-            if not thread.is_alive and thread.join(0):
+            if thread.done:
                 for item in thread.poll():
                     self._handle(thread, item)
                 self._threads.remove(thread)
                 self._close_progress(thread)
-        if not self._threads:
+        if not self._threads and not self._to_refresh:
             self._poll_timer.stop()
         if self._session is not None:
             self._update_elapsed()
@@ -698,6 +738,7 @@ class SegmentationWidget(QWidget):
             elif current and item.generation >= thread.generation:  # older generations are stale
                 self._show_prediction(self._session_layers[0], item)
                 self.shown_generation = item.generation
+                self.prediction_shown.emit(item.generation)
                 if item.final:
                     self.status_label.setText(self._progress_text + " - done; paint more to continue"
                                               if self.live_check.isChecked() else self._progress_text + " - done")
@@ -717,21 +758,37 @@ class SegmentationWidget(QWidget):
             elapsed = int(time.perf_counter() - self._started)
             self.status_label.setText(f"{self._progress_text}   elapsed {elapsed // 60}:{elapsed % 60:02d}")
 
-    def _show_prediction(self, image, update: PredictionUpdate) -> None:
+    def _outputs_for(self, image) -> _layers.OutputLayers:
         outputs = self._outputs.get(id(image))
         if outputs is None:
             outputs = self._outputs[id(image)] = _layers.OutputLayers(self.viewer, image)
+        return outputs
+
+    def _keep_labels_on_top(self) -> None:
+        """Keep painting on the user's labels, above the outputs."""
+        self._refresh_layer_choices()
+        labels = self.labels_layer
+        if labels is not None and labels in self.viewer.layers:
+            index = self.viewer.layers.index(labels)
+            if index != len(self.viewer.layers) - 1:
+                self.viewer.layers.move(index, len(self.viewer.layers))
+            self.viewer.layers.selection.active = labels
+
+    def _show_prediction(self, image, update: PredictionUpdate) -> None:
+        outputs = self._outputs_for(image)
         colormap = self._colormap() if image is self.image_layer and self.class_table.rowCount() else None
-        was_new = outputs.prediction is None
-        outputs.show(update.prediction, update.region, colormap=colormap,
-                     probabilities=self.probabilities_check.isChecked(),
-                     uncertainty=self.uncertainty_check.isChecked())
+        was_new = outputs.prediction is None or outputs.prediction not in self.viewer.layers
+        written = outputs.show(update.prediction, update.region, colormap=colormap,
+                               probabilities=self.probabilities_check.isChecked(),
+                               uncertainty=self.uncertainty_check.isChecked())
+        # Refreshing a layer costs napari ~30 ms: the prediction now, the others one per
+        # poll, so that the GUI never pauses for all of them at once.
+        written[0].refresh()
+        for layer in written[1:]:
+            if layer not in self._to_refresh:
+                self._to_refresh.append(layer)
         if was_new:
-            self._refresh_layer_choices()
-            if self.labels_layer is not None and self.labels_layer in self.viewer.layers:
-                # Keep painting on the user's labels, above the prediction.
-                self.viewer.layers.move(self.viewer.layers.index(self.labels_layer), len(self.viewer.layers))
-                self.viewer.layers.selection.active = self.labels_layer
+            self._keep_labels_on_top()
         if update.prediction.masked and update.region is None and update.final:
             _notify("warning", f"{update.prediction.masked} voxels have NaN or Inf samples: predicted as 0")
 
