@@ -93,6 +93,9 @@ def test_the_whole_loop(widget_on, qtbot, tmp_path, notifications, capfd):
     assert len(np.unique(prediction.data)) >= 2
     assert widget.probability_layer.data.shape == (3, *image.data.shape)
     assert widget.uncertainty_layer.data.shape == image.data.shape
+    # The model predicted with can be saved while training goes on.
+    assert widget.save_button.isEnabled()
+    assert widget.save_model(tmp_path / "while training.pt").is_file()
 
     # A stroke, as a user makes it: the next prediction comes from the labels with it.
     truth = to_layer(volume.truth, image.metadata)

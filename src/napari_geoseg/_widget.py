@@ -738,6 +738,9 @@ class SegmentationWidget(QWidget):
             elif current and item.generation >= thread.generation:  # older generations are stale
                 self._show_prediction(self._session_layers[0], item)
                 self.shown_generation = item.generation
+                if self.model_label.text() == "none yet" or item.region is None:
+                    self._update_model_label()  # the model predicted with can be saved now
+                    self._update_buttons()
                 self.prediction_shown.emit(item.generation)
                 if item.final:
                     self.status_label.setText(self._progress_text + " - done; paint more to continue"
