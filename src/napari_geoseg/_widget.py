@@ -85,7 +85,8 @@ def live_defaults(preset) -> tuple[int, int]:
     and a new stroke is picked up, every second or so on a laptop CPU instead of every
     few seconds. The iterations are scaled so that a run sees as many voxels as the
     preset's. On the 96^3 seismic sample this also scored better after the same
-    training time (45 s on one core: mean IoU 0.85 with 32^3 blocks, 0.81 with 64^3).
+    training time (40 s on one core of a busy 2-core machine, seed 0: mean IoU on the
+    unlabelled voxels 0.89 with 32^3 blocks at 0.13 s an iteration, 0.86 with 64^3 at 1.0 s).
     """
     block = max(16, preset.block // 2 // 8 * 8)
     return block, int(preset.iterations * round((preset.block / block) ** 3))
