@@ -166,3 +166,54 @@ def test_wrong_image_for_model(volume):
     model = Trainer(volume.image, volume.labels, iterations=1, block=16).train()
     with pytest.raises(InputError, match="1 image channel"):
         Predictor(model).predict(np.zeros((16, 16, 16, 2), np.float32))
+
+
+def test_bin_bands_and_its_lazy_view():
+    from napari_geoseg.train.layout import BinnedBands, band_bin_for, bin_bands
+
+    cube = np.arange(2 * 3 * 10, dtype=np.float32).reshape(2, 3, 10)
+    binned = bin_bands(cube, 4)
+    # Groups 0-3, 4-7 and the shorter 8-9.
+    assert binned.shape == (2, 3, 3)
+    assert np.allclose(binned[..., 0], cube[..., :4].mean(-1)) and np.allclose(binned[..., 2], cube[..., 8:].mean(-1))
+    lazy = BinnedBands(cube, 4)
+    assert lazy.shape == (2, 3, 3) and np.array_equal(lazy[1:, :2], binned[1:, :2])
+    assert np.array_equal(lazy[:, :, :], binned)
+    with pytest.raises(IndexError):
+        lazy[:, :, 1:]
+    assert band_bin_for(156, 48) == 4 and band_bin_for(48, 48) == 1 and band_bin_for(500, 0) == 1
+
+
+def test_many_bands_are_binned_in_training_prediction_and_model_files(tmp_path):
+    rng = np.random.default_rng(1)
+    truth = np.zeros((16, 16), np.uint8)
+    truth[:8], truth[8:] = 1, 2
+    spectra = np.stack([np.linspace(0, 1, 100), np.linspace(1, 0, 100)])
+    cube = (spectra[truth - 1] + 0.05 * rng.standard_normal((16, 16, 100))).astype(np.float32)
+    labels = np.zeros_like(truth)
+    labels[::5, ::5] = truth[::5, ::5]
+    trainer = Trainer(cube, labels, iterations=40, block=16)
+    # The fast preset keeps at most 48 bands: 100 bands are averaged in threes (34 left).
+    assert trainer.layout.band_bin == 3 and trainer.features.shape[-1] % 4 == 0
+    model = Model.load(trainer.train().save(tmp_path / "cube.pt"))
+    assert model.layout.band_bin == 3
+    result = Predictor(model).predict(np.lib.format.open_memmap(_save(tmp_path / "cube.npy", cube), mode="r"))
+    assert result.labels.shape == (16, 16)
+    assert np.mean(result.labels == truth) > 0.8
+
+
+def _save(path, array):
+    np.save(path, array)
+    return path
+
+
+def test_flip_averaged_prediction_commutes_with_flips(volume):
+    # Averaging over the lateral flips makes the prediction of a flipped volume the
+    # flipped prediction (one block, sizes a multiple of the network's, so no padding).
+    model = Trainer(volume.image, volume.labels, iterations=3, block=16).train()
+    plain = Predictor(model, block=32).predict(volume.image)
+    flipped = Predictor(model, block=32).predict(np.ascontiguousarray(volume.image[::-1]))
+    assert np.allclose(flipped.probabilities[:, ::-1], plain.probabilities, atol=1e-5)
+    single = Predictor(model, block=32, flips=False).predict(volume.image)
+    assert not np.allclose(single.probabilities, plain.probabilities, atol=1e-5)
+    assert np.allclose(single.probabilities.sum(0), 1, atol=1e-5)

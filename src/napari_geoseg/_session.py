@@ -428,7 +428,8 @@ class LiveSession(_Background):
 
         snapshot = copy.deepcopy(model)
         self._model = snapshot
-        predictor = Predictor(snapshot, device=self.device)
+        # Previews skip the flip averaging (four times the work); the last one keeps it.
+        predictor = Predictor(snapshot, device=self.device, flips=final)
         self._predictor = predictor
         if self._stop.is_set() or self._labels_changed():
             return

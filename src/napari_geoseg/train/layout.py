@@ -20,7 +20,8 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Layout", "infer_mode", "robust_statistics", "build_features", "MODES"]
+__all__ = ["Layout", "infer_mode", "robust_statistics", "build_features", "bin_bands", "BinnedBands",
+           "band_bin_for", "MODES"]
 
 MODES = ("volume", "spectral", "image")
 
@@ -57,11 +58,15 @@ class Layout:
         Spatial axes of the network (3 for volume and spectral, 2 for image).
     image_channels : int
         Channels of the user's image (1 when it has no channel axis).
+    band_bin : int
+        Spectral mode: the network sees the mean of every ``band_bin`` neighbouring
+        bands (see :func:`bin_bands`); 1 elsewhere.
     """
 
     mode: str
     spatial_ndim: int
     image_channels: int
+    band_bin: int = 1
 
     @classmethod
     def for_image(cls, mode: str, image_shape: tuple[int, ...]) -> "Layout":
@@ -150,3 +155,49 @@ def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale:
     repeats = -(-channels // features.shape[0])
     features = np.concatenate([features] * repeats, 0)[:channels]
     return np.ascontiguousarray(features), finite
+
+
+def band_bin_for(n_bands: int, max_bands: int) -> int:
+    """How many neighbouring bands to average so that at most ``max_bands`` remain (0: no limit)."""
+    return max(1, -(-n_bands // max_bands)) if max_bands else 1
+
+
+def bin_bands(cube: np.ndarray, band_bin: int) -> np.ndarray:
+    """Mean of every ``band_bin`` neighbouring bands of a ``(rows, cols, bands[, C])`` cube.
+
+    Hyperspectral bands are narrow and strongly correlated: averaging a few keeps what
+    tells materials apart while letting the 3D network see the whole spectrum with a
+    few coarsenings, at a fraction of the cost. A last, shorter group is averaged too.
+    """
+    cube = np.asarray(cube)
+    if band_bin <= 1:
+        return cube
+    starts = np.arange(0, cube.shape[2], band_bin)
+    counts = np.diff(np.append(starts, cube.shape[2])).astype(np.float32)
+    sums = np.add.reduceat(cube.astype(np.float32, copy=False), starts, axis=2)
+    shape = [1] * cube.ndim
+    shape[2] = len(starts)
+    return sums / counts.reshape(shape)
+
+
+class BinnedBands:
+    """A lazy view of a cube with its bands binned: only the pixels asked for are read.
+
+    Indexing takes row and column slices (the band axis must be whole, as every pixel's
+    prediction reads its whole spectrum), so a memory map or a zarr array stays on disk.
+    """
+
+    def __init__(self, cube, band_bin: int) -> None:
+        self.cube, self.band_bin = cube, int(band_bin)
+        shape = tuple(cube.shape)
+        self.shape = (*shape[:2], -(-shape[2] // self.band_bin), *shape[3:])
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = tuple(key) if isinstance(key, tuple) else (key,)
+        rows_cols = key[:2]
+        rest = key[2:]
+        if rest and rest[0].indices(self.shape[2]) != (0, self.shape[2], 1):
+            raise IndexError("BinnedBands reads whole spectra: the band axis must be taken whole")
+        return bin_bands(np.asarray(self.cube[rows_cols]), self.band_bin)[(slice(None), slice(None), *rest)]

@@ -72,6 +72,7 @@ class Model:
             "preset": self.preset.to_dict(),
             "mode": self.layout.mode,
             "image_channels": self.layout.image_channels,
+            "band_bin": self.layout.band_bin,
             "channels": self.channels,
             "class_ids": [int(v) for v in self.class_ids],
             "class_names": [str(v) for v in self.class_names],
@@ -114,7 +115,8 @@ class Model:
                 if preset_fields.get(key) is not None:
                     preset_fields[key] = tuple(preset_fields[key])
             preset = Preset(**preset_fields)
-            layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]))
+            layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
+                            int(blob.get("band_bin", 1)))
             net = cls.build_net(preset, int(blob["channels"]), layout.spatial_ndim)
             net.load_state_dict(blob["state_dict"])
             return cls(net=net, preset=preset, layout=layout, channels=int(blob["channels"]),

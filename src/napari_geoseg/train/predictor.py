@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import GeosegError, InputError
-from .layout import Layout, build_features
+from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .trainer import pad_to_multiple, resolve_device
 
@@ -63,11 +63,15 @@ class Predictor:
     overlap : int, optional
         Overlap between neighbouring blocks; predictions are blended with weights that
         fall off towards block edges, where zero padding makes the network less sure.
+    flips : bool
+        Average the probabilities over the four flips of the lateral axes (four network
+        passes per block: slower, steadier). Live previews turn it off.
     """
 
     def __init__(self, model: Model, device: str | torch.device | None = "cpu",
-                 block: Optional[int] = None, overlap: Optional[int] = None) -> None:
+                 block: Optional[int] = None, overlap: Optional[int] = None, flips: bool = True) -> None:
         self.model = model
+        self.flips = flips
         self.device = resolve_device(device)
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
@@ -113,6 +117,21 @@ class Predictor:
             raise InputError("a region of a hyperspectral cube must take the whole band axis")
         return tuple(b[0] for b in bounds), tuple(b[1] - b[0] for b in bounds)
 
+    def _probabilities(self, net, x: torch.Tensor, k: int, spectral: bool) -> np.ndarray:
+        """Class probabilities of one block, averaged over flips of the lateral axes."""
+        # Training flips the lateral axes at random, so each flip is an equally good
+        # look at the block; averaging them cancels part of the network's noise.
+        flips = [(), (2,), (3,), (2, 3)] if self.flips else [()]
+        total = None
+        for dims in flips:
+            scores = net(x.flip(dims) if dims else x)[1]
+            scores = (scores.flip(dims) if dims else scores)[0, :k]
+            if spectral:
+                scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
+            probabilities = torch.softmax(scores.float(), 0)
+            total = probabilities if total is None else total.add_(probabilities)
+        return (total / len(flips)).cpu().numpy()
+
     @torch.no_grad()
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
                 region: Optional[tuple[slice, ...]] = None) -> Prediction:
@@ -128,6 +147,8 @@ class Predictor:
         self._stop.clear()
         model = self.model
         layout = self.check_image(tuple(image.shape))
+        if layout.mode == "spectral" and model.layout.band_bin > 1:
+            image = BinnedBands(image, model.layout.band_bin)  # as in training; still lazy
         net = model.net.to(self.device).eval()
         full_spatial = tuple(image.shape[:layout.spatial_ndim])
         origin, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
@@ -172,10 +193,8 @@ class Predictor:
             while block_finite.ndim > out_ndim:
                 block_finite = block_finite.all(-1)
             finite[inside[:out_ndim]] &= block_finite
-            scores = net(torch.from_numpy(features)[None].to(self.device))[1][0, :k]
-            if layout.mode == "spectral":
-                scores = scores[..., scores.shape[-1] // 2]
-            probabilities = torch.softmax(scores.float(), 0).cpu().numpy()
+            probabilities = self._probabilities(net, torch.from_numpy(features)[None].to(self.device), k,
+                                                layout.mode == "spectral")
             out_crop = crop[:out_ndim]
             total[(slice(None), *out_crop)] += probabilities * window
             weight_sum[out_crop] += window

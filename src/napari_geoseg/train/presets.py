@@ -26,6 +26,9 @@ class Preset:
         axis is taken whole when it fits).
     iterations, learning_rate
         Adam iterations and initial step; the step decays to a tenth by the end.
+    max_bands
+        Hyperspectral cubes with more bands are binned (neighbouring bands averaged) down
+        to at most this many before they enter the network; 0 keeps every band.
     """
 
     name: str
@@ -37,6 +40,7 @@ class Preset:
     block: int = 64
     iterations: int = 150
     learning_rate: float = 3e-3
+    max_bands: int = 0
     description: str = ""
 
     def to_dict(self) -> dict:
@@ -46,8 +50,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
-        Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=150,
-               learning_rate=3e-3, description="three levels, small ranks: trains in minutes on 2 CPU cores"),
+        Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=250,
+               learning_rate=3e-3, max_bands=48,
+               description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,
                description="the paper's Table 3 seismic design (30 layers, four levels): for GPUs"),

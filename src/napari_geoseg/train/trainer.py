@@ -7,7 +7,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -15,11 +15,34 @@ import torch
 
 from ..errors import GeosegError, InputError
 from ..nn import partial_cross_entropy
-from .layout import Layout, build_features, infer_mode, robust_statistics
+from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve_device", "pad_to_multiple"]
+
+
+# The weights are averaged over this last share of the iterations (stochastic weight
+# averaging): with one block per step and a few labels the last iterate is noisy, and the
+# average of the iterates is a steadier model at no extra cost.
+AVERAGED_SHARE = 0.5
+
+
+def _accumulate_average(averaged: Optional[tuple[int, list[torch.Tensor]]], net: torch.nn.Module):
+    with torch.no_grad():
+        if averaged is None:
+            return 1, [p.detach().clone() for p in net.parameters()]
+        count, tensors = averaged
+        count += 1
+        for mean, p in zip(tensors, net.parameters()):
+            mean.add_(p.detach() - mean, alpha=1 / count)
+        return count, tensors
+
+
+def _load_average(net: torch.nn.Module, averaged: tuple[int, list[torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for p, mean in zip(net.parameters(), averaged[1]):
+            p.copy_(mean)
 
 
 class TrainingDiverged(GeosegError, RuntimeError):
@@ -154,6 +177,11 @@ class Trainer:
         if self.nonfinite:
             warnings.warn(f"{self.nonfinite} NaN or Inf samples in the image are masked out of training",
                           stacklevel=2)
+        if layout.mode == "spectral":
+            # Neighbouring bands are averaged so the whole spectrum fits the network's reach.
+            band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
+            layout = replace(layout, band_bin=band_bin)
+            image = bin_bands(image, band_bin)
         n_classes = len(class_ids)
         if model is None:
             center, scale = robust_statistics(image, layout, seed=seed)
@@ -286,6 +314,7 @@ class Trainer:
         start = time.perf_counter()
         first_loss = None
         validation = None
+        averaged = None
         for iteration in range(1, self.iterations + 1):
             if self._stop.is_set():
                 break
@@ -308,6 +337,10 @@ class Trainer:
                 net.load_state_dict(good)
                 raise TrainingDiverged(f"training diverged at iteration {iteration} (weights became NaN); "
                                        f"kept the weights of iteration {iteration - 1}; try a smaller learning rate")
+            if iteration > self.iterations * (1 - AVERAGED_SHARE):
+                averaged = _accumulate_average(averaged, net)
+            if iteration == self.iterations and averaged is not None:
+                _load_average(net, averaged)
             if iteration % self.validate_every == 0 or iteration == self.iterations:
                 net.eval()
                 validation = self.validation_accuracy(net)
@@ -315,6 +348,8 @@ class Trainer:
             event = Progress(iteration, self.iterations, value, validation, time.perf_counter() - start)
             self.history.append(event)
             yield event
+        if self._stop.is_set() and averaged is not None:
+            _load_average(net, averaged)  # stopped late in the run: the average is still the better model
         net.eval()
 
     def train(self) -> Model:
