@@ -161,3 +161,17 @@ def test_request_too_large_for_memory_is_refused(files, tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "m.pt").exists()
     assert "geoseg: error: training needs about" in err and "smaller --block" in err
+
+
+def test_segy_domain_option_sets_the_vertical_axis(files, tmp_path):
+    import numpy as np
+
+    from napari_geoseg.io import write_volume
+
+    write_volume(tmp_path / "cube.sgy", np.load(files / "image.npy"))
+    for domain, unit in (("depth", "step 4 m,"), ("time", "step 4 ms,")):
+        result = run_cli("info", tmp_path / "cube.sgy", "--segy-domain", domain)
+        assert result.returncode == 0, result.stderr
+        assert f"), {domain}, sample format" in result.stdout and unit in result.stdout
+    result = run_cli("info", tmp_path / "cube.sgy", "--segy-domain", "frequency")
+    assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="trace header byte of the inline number (default: 189, then alternatives)")
     segy.add_argument("--segy-crossline-byte", type=_positive_int, metavar="BYTE",
                       help="trace header byte of the crossline number (default: 193, then alternatives)")
+    segy.add_argument("--segy-domain", choices=("time", "depth"),
+                      help="vertical axis of a SEG-Y file (default: guessed from its headers)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     common.add_argument("--overwrite", action="store_true", help="replace output files that exist")
@@ -118,7 +120,8 @@ def _read(spec: str, args) -> "Volume":  # noqa: F821
     from .io import read_volume
 
     return read_volume(spec, segy_inline_byte=getattr(args, "segy_inline_byte", None),
-                       segy_crossline_byte=getattr(args, "segy_crossline_byte", None))
+                       segy_crossline_byte=getattr(args, "segy_crossline_byte", None),
+                       segy_domain=getattr(args, "segy_domain", None))
 
 
 def _check_outputs(paths: Sequence[str | None], overwrite: bool) -> None:
