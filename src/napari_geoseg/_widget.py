@@ -10,31 +10,39 @@ The driving API (used by scripts and tests): ``image_layer`` and ``labels_layer`
 ``is_training``, ``prediction_layer``, :meth:`~SegmentationWidget.save_model`,
 :meth:`~SegmentationWidget.load_model` and :meth:`~SegmentationWidget.apply_model`.
 
+The parts: :class:`~napari_geoseg._class_table.ClassTable` (class names and colours),
+:class:`~napari_geoseg._design_panel.DesignPanel` (preset, design, block, iterations,
+device) and :mod:`napari_geoseg._notify` (errors as notifications); this module wires
+them to the viewer's layers, the training session, the output layers and model files.
+
 torch is imported when the widget is built, not when this module is imported.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from qtpy.QtCore import QEvent, Qt, QTimer, Signal
-from qtpy.QtGui import QColor
-from qtpy.QtWidgets import (QCheckBox, QColorDialog, QComboBox, QFileDialog, QFormLayout, QGroupBox,
-                            QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSpinBox,
-                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtCore import QEvent, QTimer, Signal
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                            QPushButton, QVBoxLayout, QWidget)
 
 from . import _layers
+from ._class_table import ClassTable
+from ._design_panel import DesignPanel, live_defaults  # noqa: F401 - live_defaults: used from here by tests
+from ._notify import notify, user_errors
 from ._plot import TrainingPlot
 from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
                        default_threads, rename_classes, warm_up)
 from .errors import GeosegError
+
+if TYPE_CHECKING:  # the engine imports torch: only for type checkers
+    from .train import Preset
 
 __all__ = ["SegmentationWidget", "DEBOUNCE_MS"]
 
@@ -48,48 +56,6 @@ POLL_MS = 50
 JOIN_SECONDS = 10.0
 #: Training starts this long after Train, once napari has drawn the new output layers.
 START_DELAY_MS = 150
-CUSTOM = "custom"
-
-
-def _notify(level: str, text: str) -> None:
-    from napari.utils.notifications import show_error, show_info, show_warning
-
-    {"error": show_error, "warning": show_warning}.get(level, show_info)(text)
-
-
-def _user_errors(action: str):
-    """Decorator: errors of a button's action become notifications, never tracebacks."""
-
-    def wrap(method):
-        @functools.wraps(method)
-        def run(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except GeosegError as err:
-                _notify("error", str(err))
-            except Exception as err:  # a bug: say it in words; the log has the details
-                logger.debug("%s failed", action, exc_info=True)
-                _notify("error", f"{action} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-            return None
-
-        return run
-
-    return wrap
-
-
-def live_defaults(preset) -> tuple[int, int]:
-    """Training block side and iterations the widget proposes for a preset.
-
-    Half the preset's block side (at least 16): each iteration sees an eighth of the
-    voxels and takes about an eighth of the time, so the prediction on screen improves,
-    and a new stroke is picked up, every second or so on a laptop CPU instead of every
-    few seconds. The iterations are scaled so that a run sees as many voxels as the
-    preset's. On the 96^3 seismic sample this also scored better after the same
-    training time (40 s on one core of a busy 2-core machine, seed 0: mean IoU on the
-    unlabelled voxels 0.89 with 32^3 blocks at 0.13 s an iteration, 0.86 with 64^3 at 1.0 s).
-    """
-    block = max(16, preset.block // 2 // 8 * 8)
-    return block, int(preset.iterations * round((preset.block / block) ** 3))
 
 
 def _unwrap(obj):
@@ -134,7 +100,6 @@ class SegmentationWidget(QWidget):
         from .train import PRESETS  # imports torch: when the widget opens, not when napari starts
 
         self.viewer = _unwrap(napari_viewer)
-        self._presets = dict(PRESETS)
         self._image_choices: list = []
         self._labels_choices: list = []
         self._apply_choices: list = []
@@ -155,13 +120,13 @@ class SegmentationWidget(QWidget):
         self.labels_generation = 0
         self.shown_generation = -1
         self.destroyed.connect(functools.partial(_shutdown, self._threads))
-        self._build()
+        self._build(PRESETS)
         self._connect_viewer()
         self._refresh_layer_choices()
         self._warm_up = warm_up()
 
     # -- building ------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self, presets: dict) -> None:
         layout = QVBoxLayout(self)
         data = QGroupBox("Data")
         form = QFormLayout(data)
@@ -174,35 +139,18 @@ class SegmentationWidget(QWidget):
         row.addWidget(self.new_labels_button)
         form.addRow("Image", self.image_combo)
         form.addRow("Labels", row)
-        self.class_table = QTableWidget(0, 3)
-        self.class_table.setHorizontalHeaderLabels(["label", "class name", "colour"])
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.class_table.setMaximumHeight(120)
-        self.class_table.setToolTip("click a row to paint that class; double-click a colour to change it")
-        self.add_class_button = QPushButton("Add class")
+        self.class_table = ClassTable()
         form.addRow("Classes", self.class_table)
-        form.addRow("", self.add_class_button)
         layout.addWidget(data)
 
         settings = QGroupBox("Network and training")
-        form = QFormLayout(settings)
-        self.preset_combo = QComboBox()
-        for name, preset in self._presets.items():
-            self.preset_combo.addItem(f"{name}: {preset.description}" if preset.description else name, name)
-        self.preset_combo.addItem("custom depths and ranks", CUSTOM)
-        self.depths_edit, self.ranks_edit = QLineEdit(), QLineEdit()
-        self.depths_edit.setToolTip("layers per level, e.g. 2, 2, 4")
-        self.ranks_edit.setToolTip("block rank per level, e.g. 4, 8, 16")
-        self.iterations_spin = QSpinBox()
-        self.iterations_spin.setRange(1, 1_000_000)
-        self.block_spin = QSpinBox()
-        self.block_spin.setRange(8, 4096)
-        self.block_spin.setSingleStep(8)
-        self.block_spin.setToolTip("side of the training sub-volumes in voxels: smaller blocks make each "
-                                   "iteration, and so each update of the prediction, quicker")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(self._devices())
+        column = QVBoxLayout(settings)
+        self.design = DesignPanel(presets)
+        # The panel's fields, under the names scripts and tests have always used.
+        self.preset_combo = self.design.preset_combo
+        self.depths_edit, self.ranks_edit = self.design.depths_edit, self.design.ranks_edit
+        self.iterations_spin, self.block_spin = self.design.iterations_spin, self.design.block_spin
+        self.device_combo = self.design.device_combo
         self.live_check = QCheckBox("Live: pick up new strokes while training")
         self.live_check.setChecked(True)
         self.probabilities_check = QCheckBox("Probabilities")
@@ -210,17 +158,12 @@ class SegmentationWidget(QWidget):
         # A class axis adds a slider to the viewer: off unless asked for.
         self.probabilities_check.setChecked(False)
         self.uncertainty_check.setChecked(True)
-        form.addRow("Preset", self.preset_combo)
-        form.addRow("Depths", self.depths_edit)
-        form.addRow("Ranks", self.ranks_edit)
-        form.addRow("Iterations", self.iterations_spin)
-        form.addRow("Block", self.block_spin)
-        form.addRow("Device", self.device_combo)
-        form.addRow(self.live_check)
+        column.addWidget(self.design)
+        column.addWidget(self.live_check)
         outputs = QHBoxLayout()
         outputs.addWidget(self.probabilities_check)
         outputs.addWidget(self.uncertainty_check)
-        form.addRow(outputs)
+        column.addLayout(outputs)
         layout.addWidget(settings)
 
         buttons = QHBoxLayout()
@@ -265,32 +208,18 @@ class SegmentationWidget(QWidget):
         self._debounce.timeout.connect(self._hand_labels)
 
         self.new_labels_button.clicked.connect(self._new_labels_clicked)
-        self.add_class_button.clicked.connect(self._add_class)
-        self.class_table.cellClicked.connect(self._class_clicked)
-        self.class_table.cellDoubleClicked.connect(self._class_double_clicked)
-        self.class_table.itemChanged.connect(self._class_renamed)
+        self.class_table.class_picked.connect(self._class_picked)
+        self.class_table.colours_changed.connect(self._apply_colours)
+        self.class_table.names_changed.connect(self._class_renamed)
         self.image_combo.currentIndexChanged.connect(self._image_changed)
         self.labels_combo.currentIndexChanged.connect(self._labels_changed)
-        self.preset_combo.currentIndexChanged.connect(self._preset_changed)
         self.train_button.clicked.connect(self.start_training)
         self.stop_button.clicked.connect(self.stop_training)
         self.new_model_button.clicked.connect(self._forget_model)
         self.save_button.clicked.connect(self._save_clicked)
         self.load_button.clicked.connect(self._load_clicked)
         self.apply_button.clicked.connect(self._apply_clicked)
-        self._preset_changed()
         self._update_buttons()
-
-    @staticmethod
-    def _devices() -> list[str]:
-        import torch
-
-        devices = ["cpu"]
-        if torch.cuda.is_available():
-            devices += [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            devices.append("mps")
-        return devices
 
     # -- the viewer's layers -------------------------------------------------------------
     def _connect_viewer(self) -> None:
@@ -354,7 +283,7 @@ class SegmentationWidget(QWidget):
             layer.events.name.disconnect(self._refresh_layer_choices)
         if self._session is not None and layer in (self._session_layers or ()):
             self.stop_training()
-            _notify("warning", f"training stopped: the layer {layer.name} was removed")
+            notify("warning", f"training stopped: the layer {layer.name} was removed")
         for job, image in list(self._jobs.items()):
             if image is layer:
                 job.stop()
@@ -414,7 +343,7 @@ class SegmentationWidget(QWidget):
 
     def _labels_changed(self, *_) -> None:
         self._watch_labels(self.labels_layer)
-        self._fill_classes()
+        self.class_table.fill(self.labels_layer, self.image_layer)
         self._update_buttons()
 
     def _watch_labels(self, layer) -> None:
@@ -430,7 +359,7 @@ class SegmentationWidget(QWidget):
                 event.connect(self._labels_edited)
             layer.events.selected_label.connect(self._selected_label_changed)
 
-    @_user_errors("making a labels layer")
+    @user_errors("making a labels layer")
     def _new_labels_clicked(self, *_) -> None:
         self.add_labels_layer()
 
@@ -446,94 +375,26 @@ class SegmentationWidget(QWidget):
         self.labels_layer = layer
         return layer
 
-    # -- classes ---------------------------------------------------------------------------
+    # -- classes and design ------------------------------------------------------------------
     def class_names(self) -> dict[int, str]:
         """Label value -> class name, as in the table."""
-        names = {}
-        for row in range(self.class_table.rowCount()):
-            value, name = self.class_table.item(row, 0), self.class_table.item(row, 1)
-            if value is not None and name is not None and name.text().strip():
-                names[int(value.text())] = name.text().strip()
-        return names
+        return self.class_table.class_names()
 
-    def _class_values(self) -> list[int]:
-        return [int(self.class_table.item(r, 0).text()) for r in range(self.class_table.rowCount())]
-
-    def _fill_classes(self) -> None:
-        layer = self.labels_layer
-        self.class_table.blockSignals(True)
-        self.class_table.setRowCount(0)
-        self.class_table.blockSignals(False)
-        if layer is None:
-            return
-        data = np.asarray(layer.data)
-        values = (np.flatnonzero(np.bincount(data.ravel())) if data.dtype.kind == "u" and data.dtype.itemsize <= 2
-                  else np.unique(data))
-        known = {}
-        for source in (layer, self.image_layer):
-            names = ((getattr(source, "metadata", None) or {}).get("geoseg") or {}).get("class_names") or []
-            for k, name in enumerate(names, start=1):
-                known.setdefault(k, str(name))
-        values = sorted({int(v) for v in values if v > 0} | set(known) | {1, 2})
-        for value in values:
-            self._add_class_row(value, known.get(value, f"class {value}"))
-
-    def _add_class_row(self, value: int, name: str) -> None:
-        layer = self.labels_layer
-        rgba = layer.colormap.map(value) if layer is not None else (0.5, 0.5, 0.5, 1)
-        rgba = np.asarray(rgba, float).ravel()
-        row = self.class_table.rowCount()
-        self.class_table.blockSignals(True)
-        self.class_table.insertRow(row)
-        value_item = QTableWidgetItem(str(value))
-        value_item.setFlags(value_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-        colour_item = QTableWidgetItem("")
-        colour_item.setFlags(colour_item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-        colour_item.setBackground(QColor.fromRgbF(*[float(c) for c in rgba[:3]]))
-        colour_item.setData(Qt.ItemDataRole.UserRole, [float(c) for c in rgba[:4]])
-        self.class_table.setItem(row, 0, value_item)
-        self.class_table.setItem(row, 1, QTableWidgetItem(name))
-        self.class_table.setItem(row, 2, colour_item)
-        self.class_table.blockSignals(False)
-
-    def _add_class(self) -> None:
-        value = max(self._class_values(), default=0) + 1
-        self._add_class_row(value, f"class {value}")
+    def _class_picked(self, value: int) -> None:
         if self.labels_layer is not None:
             self.labels_layer.selected_label = value
 
     def _selected_label_changed(self, event=None) -> None:
         value = int(self.labels_layer.selected_label) if self.labels_layer is not None else 0
-        if value > 0 and value not in self._class_values():
-            self._add_class_row(value, f"class {value}")
+        self.class_table.ensure_class(value)
 
-    def _class_clicked(self, row: int, column: int) -> None:
-        if self.labels_layer is not None and column != 2:
-            self.labels_layer.selected_label = self._class_values()[row]
-
-    def _class_double_clicked(self, row: int, column: int) -> None:
-        if column != 2:
-            return
-        item = self.class_table.item(row, 2)
-        colour = QColorDialog.getColor(item.background().color(), self, "Class colour")
-        if colour.isValid():
-            item.setBackground(colour)
-            item.setData(Qt.ItemDataRole.UserRole, [colour.redF(), colour.greenF(), colour.blueF(), 1.0])
-            self._apply_colours()
-
-    def _class_renamed(self, item) -> None:
+    def _class_renamed(self) -> None:
         if self._session is not None:
             self._session.class_names = self.class_names()
 
     def _colormap(self):
         """The class colours of the table, for the labels and the prediction alike."""
-        from napari.utils.colormaps import DirectLabelColormap
-
-        colours = {None: "transparent", 0: "transparent"}
-        for row in range(self.class_table.rowCount()):
-            colours[int(self.class_table.item(row, 0).text())] = list(
-                self.class_table.item(row, 2).data(Qt.ItemDataRole.UserRole))
-        return DirectLabelColormap(color_dict=colours)
+        return self.class_table.colormap()
 
     def _apply_colours(self) -> None:
         colormap = self._colormap()
@@ -543,42 +404,9 @@ class SegmentationWidget(QWidget):
             if outputs.prediction is not None and outputs.prediction in self.viewer.layers:
                 outputs.prediction.colormap = colormap
 
-    # -- settings --------------------------------------------------------------------------
-    def _preset_changed(self, *_) -> None:
-        name = self.preset_combo.currentData()
-        base = self._presets.get(name) or self._presets[next(iter(self._presets))]
-        custom = name == CUSTOM
-        if not custom or not self.depths_edit.text():
-            self.depths_edit.setText(", ".join(map(str, base.depths)))
-            self.ranks_edit.setText(", ".join(map(str, base.ranks)))
-        self.depths_edit.setEnabled(custom)
-        self.ranks_edit.setEnabled(custom)
-        if not custom:
-            block, iterations = live_defaults(base)
-            self.iterations_spin.setValue(iterations)
-            self.block_spin.setValue(block)
-
-    def preset(self):
+    def preset(self) -> Preset:
         """The chosen :class:`~napari_geoseg.train.Preset` (custom depths and ranks checked)."""
-        name = self.preset_combo.currentData()
-        if name != CUSTOM:
-            return self._presets[name]
-
-        def numbers(edit: QLineEdit, what: str) -> tuple[int, ...]:
-            try:
-                values = tuple(int(v) for v in edit.text().replace(",", " ").split())
-            except ValueError:
-                values = ()
-            if not values or min(values) < 1:
-                raise GeosegError(f"custom {what}: give positive whole numbers, one per level, such as 2, 2, 4")
-            return values
-
-        depths, ranks = numbers(self.depths_edit, "depths"), numbers(self.ranks_edit, "ranks")
-        if len(depths) != len(ranks):
-            raise GeosegError(f"custom design: {len(depths)} depths but {len(ranks)} ranks; give one of each per level")
-        base = self._presets[next(iter(self._presets))]
-        return dataclasses.replace(base, name=CUSTOM, depths=depths, ranks=ranks, up_depths=None,
-                                   description="custom depths and ranks")
+        return self.design.preset()
 
     # -- training ------------------------------------------------------------------------
     @property
@@ -593,7 +421,7 @@ class SegmentationWidget(QWidget):
             return self._session.latest_model()
         return self._model
 
-    @_user_errors("starting training")
+    @user_errors("starting training")
     def start_training(self) -> bool:
         """Train on the labels layer (continuing the current model if it fits); True if started."""
         image, labels_layer = self.image_layer, self.labels_layer
@@ -609,14 +437,14 @@ class SegmentationWidget(QWidget):
         preset = self.preset()
         model = self._continuable_model(preset, mode, engine_image)
         session = LiveSession(engine_image, labels, preset=preset, iterations=self.iterations_spin.value(),
-                              block=self.block_spin.value(), device=self.device_combo.currentText(), model=model,
+                              block=self.block_spin.value(), device=self.design.device(), model=model,
                               class_names=self.class_names(), mode=mode, live=self.live_check.isChecked(),
                               threads=default_threads())
         with contextlib.suppress(Exception):  # an unusual view: predict everything first
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
         self._last_session = session
-        self._outputs_for(image).prepare(colormap=self._colormap() if self.class_table.rowCount() else None,
+        self._outputs_for(image).prepare(colormap=self._colormap() if self.class_table.count() else None,
                                          uncertainty=self.uncertainty_check.isChecked())
         self._keep_labels_on_top()
         self._handed = labels
@@ -664,7 +492,7 @@ class SegmentationWidget(QWidget):
 
     def _forget_model(self) -> None:
         if self.is_training:
-            _notify("warning", "stop training before starting a new model")
+            notify("warning", "stop training before starting a new model")
             return
         self._model = None
         self._model_source = ""
@@ -683,7 +511,7 @@ class SegmentationWidget(QWidget):
         try:
             view = _layers.engine_labels(labels_layer, image, copy=False)
         except GeosegError as err:
-            _notify("warning", str(err))
+            notify("warning", str(err))
             return
         if self._handed is not None and np.array_equal(view, self._handed):
             return  # a refresh or a change of slice, not a stroke
@@ -709,7 +537,7 @@ class SegmentationWidget(QWidget):
                     self._handle(thread, item)
                 except Exception as err:  # never let a display problem escape into Qt
                     logger.debug("showing a result failed", exc_info=True)
-                    _notify("error", f"showing the result failed: {type(err).__name__}: {err}")
+                    notify("error", f"showing the result failed: {type(err).__name__}: {err}")
             self._show_progress(thread)
             if thread.done:
                 for item in thread.poll():
@@ -725,7 +553,7 @@ class SegmentationWidget(QWidget):
         current = thread is self._session
         if isinstance(item, Message):
             if current or isinstance(thread, PredictionJob) or item.level == "error":
-                _notify(item.level, item.text)
+                notify(item.level, item.text)
         elif isinstance(item, Finished):
             self._finished(thread, item)
         elif isinstance(item, TrainingUpdate) and current:
@@ -780,7 +608,7 @@ class SegmentationWidget(QWidget):
 
     def _show_prediction(self, image, update: PredictionUpdate) -> None:
         outputs = self._outputs_for(image)
-        colormap = self._colormap() if image is self.image_layer and self.class_table.rowCount() else None
+        colormap = self._colormap() if image is self.image_layer and self.class_table.count() else None
         was_new = outputs.prediction is None or outputs.prediction not in self.viewer.layers
         written = outputs.show(update.prediction, update.region, colormap=colormap,
                                probabilities=self.probabilities_check.isChecked(),
@@ -794,7 +622,7 @@ class SegmentationWidget(QWidget):
         if was_new:
             self._keep_labels_on_top()
         if update.prediction.masked and update.region is None and update.final:
-            _notify("warning", f"{update.prediction.masked} voxels have NaN or Inf samples: predicted as 0")
+            notify("warning", f"{update.prediction.masked} voxels have NaN or Inf samples: predicted as 0")
 
     def _finished(self, thread, item: Finished) -> None:
         if isinstance(thread, LiveSession):
@@ -841,17 +669,17 @@ class SegmentationWidget(QWidget):
         source = f" ({self._model_source})" if self._model_source else ""
         self.model_label.setText(f"{model.preset.name}, {model.layout.mode}, {model.n_classes} classes: {names}{source}")
 
-    @_user_errors("saving the model")
+    @user_errors("saving the model")
     def save_model(self, path, overwrite: bool = False) -> Optional[Path]:
         """Write the current model (with the class names of the table) to ``path``."""
         model = self.model
         if model is None:
             raise GeosegError("no model to save: train one first (or load one)")
         saved = rename_classes(model, self.class_names()).save(path, overwrite=overwrite)
-        _notify("info", f"saved the model to {saved}")
+        notify("info", f"saved the model to {saved}")
         return saved
 
-    @_user_errors("loading the model")
+    @user_errors("loading the model")
     def load_model(self, path):
         """Read a model file; the next Train continues it, and Apply uses it."""
         from .train import Model
@@ -860,29 +688,13 @@ class SegmentationWidget(QWidget):
             raise GeosegError("stop training before loading a model")
         model = Model.load(path)
         self._model, self._model_source = model, Path(path).name
-        names = dict(zip(model.class_ids, model.class_names))
-        rows = {v: r for r, v in enumerate(self._class_values())}
-        for value, name in names.items():
-            if value in rows:
-                self.class_table.item(rows[value], 1).setText(name)
-            else:
-                self._add_class_row(int(value), name)
-        self._select_preset(model.preset)
+        self.class_table.set_names(dict(zip(model.class_ids, model.class_names)))
+        self.design.select_preset(model.preset)
         self._update_model_label()
         self._update_buttons()
         return model
 
-    def _select_preset(self, preset) -> None:
-        known = self._presets.get(preset.name)
-        index = self.preset_combo.findData(preset.name if known == preset else CUSTOM)
-        self.preset_combo.setCurrentIndex(index)
-        if known != preset:
-            self.depths_edit.setText(", ".join(map(str, preset.depths)))
-            self.ranks_edit.setText(", ".join(map(str, preset.ranks)))
-            self.block_spin.setValue(preset.block)
-            self.iterations_spin.setValue(preset.iterations)
-
-    @_user_errors("applying the model")
+    @user_errors("applying the model")
     def apply_model(self, layer=None) -> bool:
         """Predict ``layer`` (default: the "Apply to" choice) with the current model, in the background."""
         layer = _unwrap(layer) if layer is not None else self._apply_target()
@@ -895,7 +707,7 @@ class SegmentationWidget(QWidget):
         if mode != model.layout.mode:
             raise GeosegError(f"{layer.name}: a {mode} image, but the model was trained on {model.layout.mode} "
                               f"images; pick another layer or model")
-        job = PredictionJob(model, _layers.engine_image(layer), device=self.device_combo.currentText(),
+        job = PredictionJob(model, _layers.engine_image(layer), device=self.design.device(),
                             threads=default_threads())
         self._jobs[job] = layer
         self._threads.append(job)
@@ -928,10 +740,9 @@ class SegmentationWidget(QWidget):
         self.new_labels_button.setEnabled(self.image_layer is not None)
         self.save_button.setEnabled(self.model is not None)
         self.apply_button.setEnabled(self.model is not None and self._apply_target() is not None)
-        for widget in (self.image_combo, self.labels_combo, self.preset_combo, self.depths_edit, self.ranks_edit,
-                       self.iterations_spin, self.block_spin, self.device_combo, self.live_check):
-            widget.setEnabled(not training and (widget not in (self.depths_edit, self.ranks_edit)
-                                                or self.preset_combo.currentData() == CUSTOM))
+        for widget in (self.image_combo, self.labels_combo, self.live_check):
+            widget.setEnabled(not training)
+        self.design.set_editable(not training)
 
     _session_layers = None
 
