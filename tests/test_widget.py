@@ -162,6 +162,15 @@ def test_closing_the_viewer_while_training_stops_the_thread(widget_on, qtbot, ca
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_closing_the_viewer_right_away_ends_the_warm_up_thread(widget_on):
+    # A thread still inside torch at interpreter exit aborts the process, so closing
+    # waits for the warm-up that the widget starts when it opens.
+    viewer, widget = widget_on()
+    warm_up = widget._warm_up
+    viewer.close()
+    assert not warm_up.is_alive()
+
+
 def test_closing_the_widget_stops_training(widget_on, qtbot):
     viewer, widget = widget_on()
     _, image, labels = add_seismic(viewer)

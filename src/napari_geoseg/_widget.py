@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -68,13 +69,19 @@ def _unwrap(obj):
     return getattr(obj, "__wrapped__", obj)
 
 
-def _shutdown(threads: list, *_) -> None:
-    """Stop and join background threads (also called after the widget's C++ side is gone)."""
+def _shutdown(threads: list, warm_up_thread: Optional[threading.Thread] = None, *_) -> None:
+    """Stop and join background threads (also called after the widget's C++ side is gone).
+
+    The warm-up thread is joined too: a thread still inside torch when the interpreter
+    exits makes the process abort ("terminate called without an active exception").
+    """
     for thread in threads:
         thread.stop()
     deadline = time.monotonic() + JOIN_SECONDS
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0.1))
+    if warm_up_thread is not None:
+        warm_up_thread.join(max(deadline - time.monotonic(), 0.1))
 
 
 class SegmentationWidget(QWidget):
@@ -119,11 +126,11 @@ class SegmentationWidget(QWidget):
         #: Generation of the newest labels handed to training, and of the newest prediction shown.
         self.labels_generation = 0
         self.shown_generation = -1
-        self.destroyed.connect(functools.partial(_shutdown, self._threads))
+        self._warm_up = warm_up()
+        self.destroyed.connect(functools.partial(_shutdown, self._threads, self._warm_up))
         self._build(PRESETS)
         self._connect_viewer()
         self._refresh_layer_choices()
-        self._warm_up = warm_up()
 
     # -- building ------------------------------------------------------------------------
     def _build(self, presets: dict) -> None:
@@ -755,7 +762,7 @@ class SegmentationWidget(QWidget):
         self._debounce.stop()
         self._poll_timer.stop()
         self._session = None
-        _shutdown(self._threads)
+        _shutdown(self._threads, self._warm_up)
         for thread in list(self._progress_bars):
             self._close_progress(thread)
         self._disconnect_viewer()
