@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SymmetricBLRLayer", "symmetric_blr", "symmetric_blr_vjp", "conv_k", "conv_kt"]
+__all__ = ["SymmetricBLRLayer", "symmetric_blr", "symmetric_blr_parts", "symmetric_blr_vjp", "conv_k", "conv_kt"]
 
 _CONV = {2: F.conv2d, 3: F.conv3d}
 
@@ -72,8 +72,8 @@ def conv_kt(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return _convolve(z, _adjoint_kernel(weight)).contiguous()
 
 
-def _forward_parts(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(relu(K y + b), f(y))``."""
+def symmetric_blr_parts(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(relu(K y + b), f(y))`` without autograd: the activation is what the VJP reuses."""
     active = torch.relu_(conv_k(y, weight, bias))
     return active, conv_kt(active, weight).neg_()
 
@@ -105,7 +105,7 @@ class _SymmetricBLRFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        active, f = _forward_parts(y, weight, bias)
+        active, f = symmetric_blr_parts(y, weight, bias)
         ctx.save_for_backward(y, weight, bias, active)
         return f
 
@@ -120,7 +120,7 @@ def symmetric_blr(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> 
     """``-K^T relu(K y + b)``, the layer as a function of explicit parameters."""
     if torch.is_grad_enabled() and (y.requires_grad or weight.requires_grad or bias.requires_grad):
         return _SymmetricBLRFunction.apply(y, weight, bias)
-    return _forward_parts(y, weight, bias)[1]
+    return symmetric_blr_parts(y, weight, bias)[1]
 
 
 class SymmetricBLRLayer(nn.Module):

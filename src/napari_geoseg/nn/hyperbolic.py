@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .blr import SymmetricBLRLayer, _forward_parts, symmetric_blr_vjp
+from .blr import SymmetricBLRLayer, symmetric_blr_parts, symmetric_blr_vjp
 from .haar import haar_coarsen, haar_refine
 
 __all__ = ["HyperbolicNet"]
@@ -242,8 +242,8 @@ class _InvertibleLeapfrog(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_cur: Optional[torch.Tensor], grad_vel: Optional[torch.Tensor]):
         net: HyperbolicNet = ctx.net
-        # Saved outputs come back attached to this node: detach so the local graphs
-        # below do not reach into it.
+        # Saved outputs come back attached to this node; nothing below builds a graph
+        # (each layer's VJP is written out), so plain tensors are all it needs.
         cur, vel, *params = ctx.saved_tensors
         cur, vel = cur.detach(), vel.detach()
         if grad_cur is None:
@@ -259,7 +259,7 @@ class _InvertibleLeapfrog(torch.autograd.Function):
             state = cur - vel  # rebuilt c
             del cur
             # One evaluation of f serves both the reconstruction and the layer's VJP.
-            active, f = _forward_parts(state, weight, bias)
+            active, f = symmetric_blr_parts(state, weight, bias)
             older_vel = torch.add(vel, f, alpha=-h2)
             del vel, f
             grad_u = grad_cur if grad_vel is None else grad_vel + grad_cur
