@@ -142,7 +142,10 @@ class Trainer:
     -----
     Iterate over :meth:`run` to train; each step yields a :class:`Progress`. Call
     :meth:`stop` from any thread to end after the current iteration; the model is
-    never left half-updated.
+    never left half-updated. The final model holds the weights averaged over the last
+    half of the iterations (:data:`AVERAGED_SHARE`), also when stopped in that half.
+    Hyperspectral cubes with more bands than the preset's ``max_bands`` are binned
+    first (:func:`~napari_geoseg.train.layout.bin_bands`).
     """
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
