@@ -217,3 +217,21 @@ def test_flip_averaged_prediction_commutes_with_flips(volume):
     single = Predictor(model, block=32, flips=False).predict(volume.image)
     assert not np.allclose(single.probabilities, plain.probabilities, atol=1e-5)
     assert np.allclose(single.probabilities.sum(0), 1, atol=1e-5)
+
+
+def test_final_weights_average_the_second_half_of_training(volume, monkeypatch):
+    import napari_geoseg.train.trainer as trainer_module
+
+    def run(iterations):
+        trainer = Trainer(volume.image, volume.labels, iterations=iterations, block=16, seed=3)
+        seen = {}
+        for event in trainer.run():
+            seen[event.iteration] = weights(trainer.model)
+        return seen
+
+    averaged = run(4)  # iterations 3 and 4 are averaged
+    monkeypatch.setattr(trainer_module, "AVERAGED_SHARE", 0.0)
+    plain = run(4)
+    for a, w3, w4 in zip(averaged[4], plain[3], plain[4]):
+        assert torch.allclose(a, (w3 + w4) / 2, atol=1e-6)
+    assert any(not torch.equal(a, w4) for a, w4 in zip(averaged[4], plain[4]))
