@@ -297,37 +297,38 @@ class SegmentationWidget(QWidget):
         self._outputs.pop(id(layer), None)
         self._refresh_layer_choices()
 
+    @staticmethod
+    def _chosen(combo: QComboBox, choices: list):
+        index = combo.currentIndex()
+        return choices[index] if 0 <= index < len(choices) else None
+
+    def _choose(self, combo: QComboBox, choices: list, layer, kind: str) -> None:
+        layer = _unwrap(layer)
+        self._refresh_layer_choices()  # refills ``choices`` in place
+        if layer not in choices:
+            raise ValueError(f"{getattr(layer, 'name', layer)!r} is not {kind} layer of this viewer")
+        combo.setCurrentIndex(choices.index(layer))
+
     @property
     def image_layer(self):
         """The image to segment (settable to an image layer of the viewer)."""
-        index = self.image_combo.currentIndex()
-        return self._image_choices[index] if 0 <= index < len(self._image_choices) else None
+        return self._chosen(self.image_combo, self._image_choices)
 
     @image_layer.setter
     def image_layer(self, layer) -> None:
-        layer = _unwrap(layer)
-        self._refresh_layer_choices()
-        if layer not in self._image_choices:
-            raise ValueError(f"{getattr(layer, 'name', layer)!r} is not an image layer of this viewer")
-        self.image_combo.setCurrentIndex(self._image_choices.index(layer))
+        self._choose(self.image_combo, self._image_choices, layer, "an image")
 
     @property
     def labels_layer(self):
         """The labels painted on the image (settable to a labels layer of the viewer)."""
-        index = self.labels_combo.currentIndex()
-        return self._labels_choices[index] if 0 <= index < len(self._labels_choices) else None
+        return self._chosen(self.labels_combo, self._labels_choices)
 
     @labels_layer.setter
     def labels_layer(self, layer) -> None:
-        layer = _unwrap(layer)
-        self._refresh_layer_choices()
-        if layer not in self._labels_choices:
-            raise ValueError(f"{getattr(layer, 'name', layer)!r} is not a labels layer of this viewer")
-        self.labels_combo.setCurrentIndex(self._labels_choices.index(layer))
+        self._choose(self.labels_combo, self._labels_choices, layer, "a labels")
 
     def _apply_target(self):
-        index = self.apply_combo.currentIndex()
-        return self._apply_choices[index] if 0 <= index < len(self._apply_choices) else None
+        return self._chosen(self.apply_combo, self._apply_choices)
 
     @property
     def prediction_layer(self):
