@@ -202,6 +202,24 @@ def test_many_bands_are_binned_in_training_prediction_and_model_files(tmp_path):
     assert np.mean(result.labels == truth) > 0.8
 
 
+def test_cubes_train_on_the_presets_spectral_blocks(volume):
+    # Cubes are told apart by their spectra: the fast preset trains them on smaller
+    # blocks for more iterations; volumes keep the volume settings.
+    from napari_geoseg.train import get_preset
+
+    preset = get_preset("fast")
+    assert preset.spectral_block < preset.block and preset.spectral_iterations > preset.iterations
+    cube = np.zeros((80, 80, 16), np.float32)
+    labels = np.zeros((80, 80), np.uint8)
+    labels[5, 5], labels[60, 60] = 1, 2
+    trainer = Trainer(cube, labels)
+    assert trainer.block == (preset.spectral_block, preset.spectral_block, 16)
+    assert trainer.iterations == preset.spectral_iterations
+    assert Trainer(cube, labels, block=16, iterations=7).block[:2] == (16, 16)
+    on_volume = Trainer(volume.image, volume.labels, preset=get_preset("fast", block=16))
+    assert on_volume.block[:2] == (16, 16) and on_volume.iterations == preset.iterations
+
+
 def _save(path, array):
     np.save(path, array)
     return path

@@ -160,13 +160,13 @@ class Trainer:
         elif isinstance(preset, str):
             preset = get_preset(preset)
         self.preset: Preset = preset
-        self.iterations = int(iterations or preset.iterations)
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
         self.device = resolve_device(device)
         labels = np.asarray(labels)
         mode = mode or (model.layout.mode if model is not None else infer_mode(image.shape, labels.shape))
         layout = Layout.for_image(mode, image.shape)
+        self.iterations = int(iterations or preset.iterations_for(mode))
         spatial = image.shape[:layout.spatial_ndim]
         expected = spatial[:layout.labels_ndim()]
         if labels.shape != expected:
@@ -215,7 +215,7 @@ class Trainer:
         self.features = pad_to_multiple(features, multiple, spatial_axes, "reflect")
         self.labels = pad_to_multiple(labels, multiple, range(labels.ndim), "constant")
         self._split_validation(validation_fraction)
-        self.block = self._block_shape(block or preset.block, multiple)
+        self.block = self._block_shape(block or preset.block_for(mode), multiple)
         counts = np.bincount(self.train_labels.ravel(), minlength=n_classes + 1)[1:].astype(np.float64)
         if np.count_nonzero(counts) < 2:
             raise InputError("after holding out validation voxels fewer than two classes remain; label more voxels")
