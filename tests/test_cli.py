@@ -84,6 +84,11 @@ def test_train_predict_info_end_to_end(files, tmp_path):
     assert np.load(prob).shape == (32, 32, 32, 3) and np.load(unc).shape == (32, 32, 32)
     result = run_cli("info", model)
     assert result.returncode == 0 and "1=top, 2=middle, 3=bottom" in result.stdout
+    ordered = tmp_path / "ordered.npy"
+    result = run_cli("predict", "--model", model, "--image", files / "image.npy", "--out", ordered, "--ordered-units")
+    assert result.returncode == 0, result.stderr
+    # Units never go back up a trace (the sample axis is the last one).
+    assert np.all(np.diff(np.load(ordered).astype(int), axis=-1) >= 0)
 
 
 def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(files, tmp_path):

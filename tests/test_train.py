@@ -220,6 +220,29 @@ def test_cubes_train_on_the_presets_spectral_blocks(volume):
     assert on_volume.block[:2] == (16, 16) and on_volume.iterations == preset.iterations
 
 
+def test_ordered_units_keep_label_values_in_order_down_every_trace(volume):
+    model = Trainer(volume.image, volume.labels, iterations=3, block=16).train()
+    plain = Predictor(model, block=32).predict(volume.image)
+    ordered = Predictor(model, block=32, ordered_units=True).predict(volume.image)
+    assert np.all(np.diff(ordered.labels.astype(int), axis=-1) >= 0)
+    np.testing.assert_array_equal(ordered.probabilities, plain.probabilities)
+    # Label values set the order, whatever order the classes were met in: relabelled
+    # so that value 1 is the bottom unit, each trace goes 3 -> 1 from the bottom up.
+    flipped = np.where(volume.labels > 0, 4 - volume.labels.astype(int), 0)
+    model = Trainer(volume.image, flipped, iterations=3, block=16).train()
+    labels = Predictor(model, block=32, ordered_units=True).predict(volume.image).labels
+    assert np.all(np.diff(labels.astype(int), axis=-1) >= 0)
+
+
+def test_ordered_units_need_a_volume_model():
+    cube = np.zeros((16, 16, 8), np.float32)
+    labels = np.zeros((16, 16), np.uint8)
+    labels[2, 2], labels[9, 9] = 1, 2
+    model = Trainer(cube, labels, iterations=1, block=16).train()
+    with pytest.raises(InputError, match="ordered units need a model of volumes"):
+        Predictor(model, ordered_units=True)
+
+
 def _save(path, array):
     np.save(path, array)
     return path

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--probabilities", metavar="P", help="also write per-class probabilities (class axis last)")
     predict.add_argument("--uncertainty", metavar="U", help="also write the normalised entropy")
     predict.add_argument("--block", type=_positive_int, help="prediction block side in voxels")
+    predict.add_argument("--ordered-units", action="store_true",
+                         help="volumes: classes are units numbered from the top down; keep that order down "
+                              "every trace (not for salt, intrusions, overturned or reverse-faulted units)")
 
     demo = commands.add_parser("demo", help="train on the synthetic seismic sample and print the score")
     demo.add_argument("--shape", type=_shape, default=(96, 96, 96), help="volume size (default 96x96x96)")
@@ -192,7 +195,7 @@ def _predict(args) -> int:
     _check_outputs([args.out, args.probabilities, args.uncertainty], args.overwrite)
     model = Model.load(args.model)
     image = _read(args.image, args)
-    predictor = Predictor(model, device=args.device, block=args.block)
+    predictor = Predictor(model, device=args.device, block=args.block, ordered_units=args.ordered_units)
     predictor.check_image(tuple(image.shape))
     _check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize),
                   "prediction", "use a smaller --block or skip --probabilities")

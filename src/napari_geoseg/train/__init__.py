@@ -2,11 +2,12 @@
 
 from .layout import MODES, Layout, infer_mode
 from .model import Model
+from .ordering import ordered_argmax
 from .predictor import Prediction, PredictionCancelled, Predictor
 from .presets import PRESETS, Preset, get_preset
 from .trainer import Progress, Trainer, TrainingDiverged
 
 __all__ = [
     "Layout", "MODES", "Model", "PRESETS", "Prediction", "PredictionCancelled", "Predictor", "Preset",
-    "Progress", "Trainer", "TrainingDiverged", "get_preset", "infer_mode",
+    "Progress", "Trainer", "TrainingDiverged", "get_preset", "infer_mode", "ordered_argmax",
 ]

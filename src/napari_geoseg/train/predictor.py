@@ -14,6 +14,7 @@ import torch
 from ..errors import GeosegError, InputError
 from .layout import BinnedBands, Layout, build_features
 from .model import Model
+from .ordering import ordered_argmax
 from .trainer import pad_to_multiple, resolve_device
 
 __all__ = ["Predictor", "Prediction", "PredictionCancelled"]
@@ -66,12 +67,23 @@ class Predictor:
     flips : bool
         Average the probabilities over the four flips of the lateral axes (four network
         passes per block: slower, steadier). Live previews turn it off.
+    ordered_units : bool
+        Volumes only: the classes are geological units numbered from the top down (a
+        smaller label value lies above a larger one), and the labels keep that order
+        down every trace (:func:`~napari_geoseg.train.ordering.ordered_argmax`).
+        Probabilities and uncertainty are unchanged. Leave it off where units repeat or
+        overturn (salt, intrusions, reverse faults, channels).
     """
 
     def __init__(self, model: Model, device: str | torch.device | None = "cpu",
-                 block: Optional[int] = None, overlap: Optional[int] = None, flips: bool = True) -> None:
+                 block: Optional[int] = None, overlap: Optional[int] = None, flips: bool = True,
+                 ordered_units: bool = False) -> None:
+        if ordered_units and model.layout.mode != "volume":
+            raise InputError(f"ordered units need a model of volumes (units ordered down the vertical axis); "
+                             f"this model is for {model.layout.mode} images")
         self.model = model
         self.flips = flips
+        self.ordered_units = ordered_units
         self.device = resolve_device(device)
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
@@ -205,7 +217,12 @@ class Predictor:
         del total
         ids = np.asarray(model.class_ids)
         dtype = np.uint8 if ids.max() < 256 else np.uint16
-        labels = ids[probabilities.argmax(0)].astype(dtype)
+        if self.ordered_units:
+            # Rank of each class channel by its label value: value 1 is the top unit.
+            index = ordered_argmax(probabilities, rank=np.argsort(np.argsort(ids, kind="stable"), kind="stable"))
+        else:
+            index = probabilities.argmax(0)
+        labels = ids[index].astype(dtype)
         entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(0) / np.log(max(k, 2))
         entropy = entropy.astype(np.float32)
         if not finite.all():
