@@ -162,3 +162,16 @@ def test_prediction_job(volume):
     wrong.start()
     events = run_until(wrong, lambda e: False)
     assert of(Message, events)[0].level == "error" and "volume" in of(Message, events)[0].text
+
+
+def test_ordered_units_reach_the_predictions(volume):
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=2, block=16, live=False,
+                          ordered_units=True)
+    session.start()
+    final = of(PredictionUpdate, run_until(session, lambda e: False))[-1]
+    assert session.join(30) and final.final
+    assert np.all(np.diff(final.prediction.labels.astype(int), axis=-1) >= 0)
+    job = PredictionJob(session.latest_model(), volume.image, ordered_units=True)
+    job.start()
+    labels = of(PredictionUpdate, run_until(job, lambda e: False))[-1].prediction.labels
+    assert np.all(np.diff(labels.astype(int), axis=-1) >= 0)

@@ -217,6 +217,18 @@ def test_errors_reach_the_user_as_notifications(widget_on, qtbot, tmp_path, noti
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_ordered_units_box_reaches_the_training_session(widget_on, qtbot):
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    assert not widget.ordered_check.isChecked()
+    widget.ordered_check.setChecked(True)
+    widget.start_training()
+    assert widget._session.ordered_units
+    widget.stop_training()
+    wait_for_threads(qtbot, widget)
+
+
 def test_new_labels_layer_fits_the_image(widget_on):
     viewer, widget = widget_on()
     _, image, _ = add_seismic(viewer, labels=False)

@@ -272,9 +272,10 @@ class LiveSession(_Background):
                  block: Optional[int] = None, device: str = "cpu", model=None,
                  class_names: Optional[Mapping[int, str]] = None, mode: Optional[str] = None,
                  live: bool = True, seed: int = 0, threads: Optional[int] = None,
-                 schedule: Optional[PredictionSchedule] = None) -> None:
+                 schedule: Optional[PredictionSchedule] = None, ordered_units: bool = False) -> None:
         super().__init__(threads)
         self.image = image
+        self.ordered_units = ordered_units
         self.preset, self.iterations, self.block, self.device = preset, iterations, block, device
         self.mode, self.live, self.seed = mode, live, seed
         self.class_names = dict(class_names or {})
@@ -429,7 +430,7 @@ class LiveSession(_Background):
         snapshot = copy.deepcopy(model)
         self._model = snapshot
         # Previews skip the flip averaging (four times the work); the last one keeps it.
-        predictor = Predictor(snapshot, device=self.device, flips=final)
+        predictor = Predictor(snapshot, device=self.device, flips=final, ordered_units=self.ordered_units)
         self._predictor = predictor
         if self._stop.is_set() or self._labels_changed():
             return
@@ -455,14 +456,16 @@ class PredictionJob(_Background):
     name = "geoseg-prediction"
     failure = "prediction stopped"
 
-    def __init__(self, model, image, device: str = "cpu", threads: Optional[int] = None) -> None:
+    def __init__(self, model, image, device: str = "cpu", threads: Optional[int] = None,
+                 ordered_units: bool = False) -> None:
         super().__init__(threads)
         self.model, self.image, self.device = model, image, device
+        self.ordered_units = ordered_units
 
     def _work(self) -> None:
         from .train import PredictionCancelled, Predictor
 
-        predictor = Predictor(self.model, device=self.device)
+        predictor = Predictor(self.model, device=self.device, ordered_units=self.ordered_units)
         predictor.check_image(tuple(self.image.shape))
         self._predictor = predictor
         if self._stop.is_set():

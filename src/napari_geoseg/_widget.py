@@ -162,6 +162,9 @@ class SegmentationWidget(QWidget):
         self.live_check.setChecked(True)
         self.probabilities_check = QCheckBox("Probabilities")
         self.uncertainty_check = QCheckBox("Uncertainty (where to label next)")
+        self.ordered_check = QCheckBox("Units ordered top down")
+        self.ordered_check.setToolTip("volumes: classes are units numbered from the top down; keep that order down "
+                                      "every trace (not for salt, intrusions, channels or reverse faults)")
         # A class axis adds a slider to the viewer: off unless asked for.
         self.probabilities_check.setChecked(False)
         self.uncertainty_check.setChecked(True)
@@ -171,6 +174,7 @@ class SegmentationWidget(QWidget):
         outputs.addWidget(self.probabilities_check)
         outputs.addWidget(self.uncertainty_check)
         column.addLayout(outputs)
+        column.addWidget(self.ordered_check)
         layout.addWidget(settings)
 
         buttons = QHBoxLayout()
@@ -447,7 +451,7 @@ class SegmentationWidget(QWidget):
         session = LiveSession(engine_image, labels, preset=preset, iterations=self.iterations_spin.value(),
                               block=self.block_spin.value(), device=self.design.device(), model=model,
                               class_names=self.class_names(), mode=mode, live=self.live_check.isChecked(),
-                              threads=default_threads())
+                              threads=default_threads(), ordered_units=self._ordered_units(mode))
         with contextlib.suppress(Exception):  # an unusual view: predict everything first
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
@@ -467,6 +471,10 @@ class SegmentationWidget(QWidget):
         self.status_label.setText("starting: preparing the image and the labels...")
         self._update_buttons()
         return True
+
+    def _ordered_units(self, mode: str) -> bool:
+        """Whether predictions keep the units' order: asked for, and the image is a volume."""
+        return self.ordered_check.isChecked() and mode == "volume"
 
     def _continuable_model(self, preset, mode: str, engine_image):
         """The current model if training can continue it on this image with this preset."""
@@ -716,7 +724,7 @@ class SegmentationWidget(QWidget):
             raise GeosegError(f"{layer.name}: a {mode} image, but the model was trained on {model.layout.mode} "
                               f"images; pick another layer or model")
         job = PredictionJob(model, _layers.engine_image(layer), device=self.design.device(),
-                            threads=default_threads())
+                            threads=default_threads(), ordered_units=self._ordered_units(mode))
         self._jobs[job] = layer
         self._threads.append(job)
         job.start()
