@@ -17,12 +17,13 @@ import numpy as np
 
 __all__ = ["ordered_argmax"]
 
-#: Traces decoded at once: bounds the back-pointer memory to (classes x samples x chunk) bytes.
-TRACE_CHUNK = 65_536
+#: Probabilities decoded at once (classes x traces x samples): bounds the working memory
+#: (float64 log-probabilities and int8 back-pointers) to about 9 bytes each, ~38 MB.
+CHUNK_VALUES = 1 << 22
 
 
 def ordered_argmax(probabilities: np.ndarray, rank: Sequence[int] | None = None,
-                   chunk: int = TRACE_CHUNK) -> np.ndarray:
+                   chunk: int | None = None) -> np.ndarray:
     """Most probable class index per voxel such that ranks never decrease down each trace.
 
     Parameters
@@ -34,8 +35,8 @@ def ordered_argmax(probabilities: np.ndarray, rank: Sequence[int] | None = None,
     rank : sequence of int, optional
         Stratigraphic rank of each of the ``K`` classes, 0 at the top (the default: the
         class index, so class 0 is the shallowest). Classes of equal rank may alternate.
-    chunk : int
-        Traces decoded at once (memory: ``K * V * chunk`` bytes of back-pointers).
+    chunk : int, optional
+        Traces decoded at once (default: as many as :data:`CHUNK_VALUES` allows).
 
     Returns
     -------
@@ -50,21 +51,20 @@ def ordered_argmax(probabilities: np.ndarray, rank: Sequence[int] | None = None,
     ([0, 1, 0], [0, 0, 0])
     """
     probabilities = np.asarray(probabilities)
-    k = probabilities.shape[0]
     if probabilities.ndim < 2:
         raise ValueError(f"expected probabilities of shape (K, ..., V), got {probabilities.shape}")
+    k, spatial = probabilities.shape[0], probabilities.shape[1:]
     rank = np.arange(k) if rank is None else np.asarray(rank)
     if rank.shape != (k,):
         raise ValueError(f"need one rank per class ({k}), got {rank.tolist()}")
     # Decode in rank order, then map the positions back to class indices.
     by_rank = np.argsort(rank, kind="stable")
-    sorted_rank = rank[by_rank]
-    spatial = probabilities.shape[1:]
-    traces = probabilities.reshape(k, -1, spatial[-1])[by_rank]
+    traces = probabilities.reshape(k, -1, spatial[-1])  # a view for the usual contiguous input
+    chunk = chunk or max(1, CHUNK_VALUES // (k * spatial[-1]))
     result = np.empty(traces.shape[1:], np.int64)
     for start in range(0, traces.shape[1], chunk):
-        part = traces[:, start:start + chunk]
-        result[start:start + chunk] = by_rank[_decode(part, sorted_rank)]
+        part = traces[by_rank, start:start + chunk]
+        result[start:start + chunk] = by_rank[_decode(part, rank[by_rank])]
     return result.reshape(spatial)
 
 
