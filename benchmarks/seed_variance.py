@@ -68,11 +68,13 @@ def plot(runs: list[dict], path, case: str) -> None:
     import matplotlib.pyplot as plt
 
     volumes = sorted({r["volume_seed"] for r in runs})
+    series = {"mean_iou": ("C0", "as predicted"), "ordered_mean_iou": ("C2", "ordered units")}
     keys = score_keys(case)
     fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(volumes), 3.6))
     for i, v in enumerate(volumes):
-        for key, offset, color, label in (("mean_iou", -0.1, "C0", "as predicted"),
-                                          ("ordered_mean_iou", 0.1, "C2", "ordered units"))[:len(keys)]:
+        for j, key in enumerate(keys):
+            color, label = series[key]
+            offset = 0.2 * j - 0.1 * (len(keys) - 1)
             scores = [r[key] for r in runs if r["volume_seed"] == v]
             ax.scatter([i + offset] * len(scores), scores, color=color, label=label if i == 0 else None)
             ax.hlines(np.mean(scores), i + offset - 0.12, i + offset + 0.12, color=color)
