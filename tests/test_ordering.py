@@ -19,7 +19,7 @@ def brute_force(trace: np.ndarray, rank: np.ndarray) -> tuple[int, ...]:
     return best
 
 
-@pytest.mark.parametrize("rank", [[0, 1, 2], [2, 0, 1], [0, 1, 1]])
+@pytest.mark.parametrize("rank", [[0, 1, 2], [2, 0, 1], [0, 1, 1], [10, 3, 7]])
 def test_ordered_argmax_is_the_best_ordered_labelling(rank):
     rng = np.random.default_rng(3)
     rank = np.asarray(rank)

@@ -33,8 +33,9 @@ def ordered_argmax(probabilities: np.ndarray, rank: Sequence[int] | None = None,
         sample axis of a seismic volume). NaN entries (masked voxels) carry no
         information: any class may be chosen there.
     rank : sequence of int, optional
-        Stratigraphic rank of each of the ``K`` classes, 0 at the top (the default: the
-        class index, so class 0 is the shallowest). Classes of equal rank may alternate.
+        Stratigraphic rank of each of the ``K`` classes, smaller above larger (the
+        default: the class index, so class 0 is the shallowest); only their order
+        matters. Classes of equal rank may alternate.
     chunk : int, optional
         Traces decoded at once (default: as many as :data:`CHUNK_VALUES` allows).
 

@@ -218,8 +218,8 @@ class Predictor:
         ids = np.asarray(model.class_ids)
         dtype = np.uint8 if ids.max() < 256 else np.uint16
         if self.ordered_units:
-            # Rank of each class channel by its label value: value 1 is the top unit.
-            index = ordered_argmax(probabilities, rank=np.argsort(np.argsort(ids, kind="stable"), kind="stable"))
+            # The label values are the ranks: value 1 is the top unit.
+            index = ordered_argmax(probabilities, rank=ids)
         else:
             index = probabilities.argmax(0)
         labels = ids[index].astype(dtype)
