@@ -17,16 +17,19 @@ from .presets import Preset
 __all__ = ["Model", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "napari-geoseg-model"
-FORMAT_VERSION = 1
+# 2: several networks ("state_dicts"); version 1 files (one "state_dict") still load.
+FORMAT_VERSION = 2
 
 
 @dataclass
 class Model:
-    """A HyperbolicNet with its design, normalisation and classes.
+    """One or more HyperbolicNets of one design, with normalisation and classes.
 
     Attributes
     ----------
-    net : HyperbolicNet
+    nets : list of HyperbolicNet
+        The members: networks of the same design trained side by side, whose
+        probabilities are averaged (usually one; see ``Preset.members``).
     preset : Preset
         The design and training settings it was built from.
     layout : Layout
@@ -42,7 +45,7 @@ class Model:
         Names of the image axes it was trained on (for information).
     """
 
-    net: HyperbolicNet
+    nets: list[HyperbolicNet]
     preset: Preset
     layout: Layout
     channels: int
@@ -57,6 +60,11 @@ class Model:
     def n_classes(self) -> int:
         return len(self.class_ids)
 
+    @property
+    def net(self) -> HyperbolicNet:
+        """The first member (all share the design: layers, input multiple)."""
+        return self.nets[0]
+
     @staticmethod
     def build_net(preset: Preset, channels: int, spatial_ndim: int) -> HyperbolicNet:
         return HyperbolicNet.symmetric(channels, depths=preset.depths, ranks=preset.ranks,
@@ -68,7 +76,7 @@ class Model:
             "format": MODEL_FORMAT,
             "format_version": FORMAT_VERSION,
             "version": self.version,
-            "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()},
+            "state_dicts": [{k: v.detach().cpu() for k, v in net.state_dict().items()} for net in self.nets],
             "preset": self.preset.to_dict(),
             "mode": self.layout.mode,
             "image_channels": self.layout.image_channels,
@@ -117,9 +125,14 @@ class Model:
             preset = Preset(**preset_fields)
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
                             int(blob.get("band_bin", 1)))
-            net = cls.build_net(preset, int(blob["channels"]), layout.spatial_ndim)
-            net.load_state_dict(blob["state_dict"])
-            return cls(net=net, preset=preset, layout=layout, channels=int(blob["channels"]),
+            state_dicts = blob["state_dicts"] if "state_dicts" in blob else [blob["state_dict"]]
+            if not state_dicts:
+                raise ValueError("no networks")
+            nets = []
+            for state_dict in state_dicts:
+                nets.append(cls.build_net(preset, int(blob["channels"]), layout.spatial_ndim))
+                nets[-1].load_state_dict(state_dict)
+            return cls(nets=nets, preset=preset, layout=layout, channels=int(blob["channels"]),
                        class_ids=list(blob["class_ids"]), class_names=list(blob["class_names"]),
                        center=blob["center"].numpy(), scale=blob["scale"].numpy(),
                        axes=list(blob.get("axes", [])), version=str(blob.get("version", "?")))

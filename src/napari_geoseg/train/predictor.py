@@ -57,6 +57,8 @@ class Predictor:
     Parameters
     ----------
     model : Model
+        A model of several member networks is predicted with each, their probabilities
+        averaged.
     device : str, optional
     block : int, optional
         Block side in voxels (lateral axes); defaults to twice the training block, since
@@ -129,20 +131,22 @@ class Predictor:
             raise InputError("a region of a hyperspectral cube must take the whole band axis")
         return tuple(b[0] for b in bounds), tuple(b[1] - b[0] for b in bounds)
 
-    def _probabilities(self, net, x: torch.Tensor, k: int, spectral: bool) -> np.ndarray:
-        """Class probabilities of one block, averaged over flips of the lateral axes."""
+    def _probabilities(self, nets, x: torch.Tensor, k: int, spectral: bool) -> np.ndarray:
+        """Class probabilities of one block, averaged over the members and over flips of
+        the lateral axes."""
         # Training flips the lateral axes at random, so each flip is an equally good
         # look at the block; averaging them cancels part of the network's noise.
         flips = [(), (2,), (3,), (2, 3)] if self.flips else [()]
         total = None
-        for dims in flips:
-            scores = net(x.flip(dims) if dims else x)[1]
-            scores = (scores.flip(dims) if dims else scores)[0, :k]
-            if spectral:
-                scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
-            probabilities = torch.softmax(scores.float(), 0)
-            total = probabilities if total is None else total.add_(probabilities)
-        return (total / len(flips)).cpu().numpy()
+        for net in nets:
+            for dims in flips:
+                scores = net(x.flip(dims) if dims else x)[1]
+                scores = (scores.flip(dims) if dims else scores)[0, :k]
+                if spectral:
+                    scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
+                probabilities = torch.softmax(scores.float(), 0)
+                total = probabilities if total is None else total.add_(probabilities)
+        return (total / (len(flips) * len(nets))).cpu().numpy()
 
     @torch.no_grad()
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
@@ -161,10 +165,10 @@ class Predictor:
         layout = self.check_image(tuple(image.shape))
         if layout.mode == "spectral" and model.layout.band_bin > 1:
             image = BinnedBands(image, model.layout.band_bin)  # as in training; still lazy
-        net = model.net.to(self.device).eval()
+        nets = [net.to(self.device).eval() for net in model.nets]
         full_spatial = tuple(image.shape[:layout.spatial_ndim])
         origin, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
-        multiple = net.input_multiple
+        multiple = model.net.input_multiple
         # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
         # past the far end are completed by reflection, as in training.
         padded_spatial = tuple(s + (-s % multiple) for s in spatial)
@@ -205,7 +209,7 @@ class Predictor:
             while block_finite.ndim > out_ndim:
                 block_finite = block_finite.all(-1)
             finite[inside[:out_ndim]] &= block_finite
-            probabilities = self._probabilities(net, torch.from_numpy(features)[None].to(self.device), k,
+            probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device), k,
                                                 layout.mode == "spectral")
             out_crop = crop[:out_ndim]
             total[(slice(None), *out_crop)] += probabilities * window

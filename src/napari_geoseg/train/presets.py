@@ -34,6 +34,12 @@ class Preset:
         ``iterations``). A cube's pixels are told apart mostly by their spectra, which a
         block always holds whole, so smaller blocks (more varied crops, cheaper steps)
         generalise better from a few labelled pixels.
+    members, spectral_members
+        Networks trained side by side (different starting weights and block draws) whose
+        probabilities are averaged when predicting; ``spectral_members`` for cubes (None:
+        ``members``). Each costs one more training step per iteration, but memory stays
+        that of one network. With a handful of labelled pixels a single network's
+        result depends on its luck; the average of a few is steadier.
     """
 
     name: str
@@ -48,6 +54,8 @@ class Preset:
     max_bands: int = 0
     spectral_block: Optional[int] = None
     spectral_iterations: Optional[int] = None
+    members: int = 1
+    spectral_members: Optional[int] = None
     description: str = ""
 
     def block_for(self, mode: str) -> int:
@@ -58,6 +66,10 @@ class Preset:
         """Training iterations for images of ``mode``."""
         return self.spectral_iterations if mode == "spectral" and self.spectral_iterations else self.iterations
 
+    def members_for(self, mode: str) -> int:
+        """Networks trained side by side for images of ``mode``."""
+        return self.spectral_members if mode == "spectral" and self.spectral_members else self.members
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -67,6 +79,7 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=250,
                learning_rate=3e-3, max_bands=48, spectral_block=32, spectral_iterations=500,
+               spectral_members=3,
                description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,

@@ -28,6 +28,11 @@ __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve
 AVERAGED_SHARE = 0.5
 
 
+def member_seed(seed: int, member: int) -> int:
+    """Seed of member ``member`` of a model (weights and block draws); member 0 uses ``seed``."""
+    return seed + 1000 * member
+
+
 def _accumulate_average(averaged: Optional[tuple[int, list[torch.Tensor]]], net: torch.nn.Module):
     with torch.no_grad():
         if averaged is None:
@@ -126,8 +131,9 @@ class Trainer:
         Design and settings (``"fast"`` for CPUs, ``"paper"`` for GPUs).
     mode : str, optional
         ``"volume"``, ``"spectral"`` or ``"image"``; inferred from the shapes if omitted.
-    iterations, learning_rate, block : optional
-        Override the preset.
+    iterations, learning_rate, block, members : optional
+        Override the preset. ``members`` networks train side by side, each on its own
+        blocks from its own start (:func:`member_seed`), and the model averages them.
     seed : int
         Same seed, same data, same device: same model.
     model : Model, optional
@@ -140,7 +146,8 @@ class Trainer:
 
     Notes
     -----
-    Iterate over :meth:`run` to train; each step yields a :class:`Progress`. Call
+    Iterate over :meth:`run` to train; each step yields a :class:`Progress` (one
+    iteration of every member, the loss averaged over them). Call
     :meth:`stop` from any thread to end after the current iteration; the model is
     never left half-updated. The final model holds the weights averaged over the last
     half of the iterations (:data:`AVERAGED_SHARE`), also when stopped in that half.
@@ -150,7 +157,7 @@ class Trainer:
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
                  iterations: Optional[int] = None, learning_rate: Optional[float] = None,
-                 block: Optional[int] = None, seed: int = 0, device: str | torch.device | None = "cpu",
+                 block: Optional[int] = None, members: Optional[int] = None, seed: int = 0, device: str | torch.device | None = "cpu",
                  model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
                  validation_fraction: float = 0.1, validate_every: int = 10,
                  axes: Optional[Sequence[str]] = None) -> None:
@@ -190,14 +197,22 @@ class Trainer:
             center, scale = robust_statistics(image, layout, seed=seed)
             channels = max(preset.min_channels, n_classes + 1,
                            layout.image_channels + (layout.position_axis is not None))
+            n_members = preset.members_for(mode) if members is None else int(members)
+            if n_members < 1:
+                raise InputError(f"members must be at least 1, got {n_members}")
+            nets = []
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                net = Model.build_net(preset, channels, layout.spatial_ndim)
+                for member in range(n_members):
+                    torch.manual_seed(member_seed(seed, member))
+                    nets.append(Model.build_net(preset, channels, layout.spatial_ndim))
             names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
-            model = Model(net=net, preset=preset, layout=layout, channels=channels, class_ids=class_ids,
+            model = Model(nets=nets, preset=preset, layout=layout, channels=channels, class_ids=class_ids,
                           class_names=names[:n_classes], center=center, scale=scale,
                           axes=list(axes) if axes is not None else [])
         else:
+            if members is not None and members != len(model.nets):
+                raise InputError(f"the model has {len(model.nets)} member network(s), not {members}; "
+                                 f"continue with as many or train a new model")
             model = copy.deepcopy(model)
             if n_classes > model.channels:
                 raise InputError(f"the labels now have {n_classes} classes but the model has room for "
@@ -272,17 +287,25 @@ class Trainer:
         return partial_cross_entropy(out, y, self.n_classes, weight=self.class_weight, slice=band_slice)
 
     @torch.no_grad()
-    def validation_accuracy(self, net, max_blocks: int = 4) -> Optional[float]:
-        """Accuracy on held-out labelled voxels in up to ``max_blocks`` fixed blocks."""
+    def validation_accuracy(self, nets=None, max_blocks: int = 4) -> Optional[float]:
+        """Accuracy on held-out labelled voxels in up to ``max_blocks`` fixed blocks.
+
+        ``nets``: a network or a list of them whose probabilities are averaged (default:
+        the model's members).
+        """
         if len(self._validation_points) == 0:
             return None
+        if nets is None:
+            nets = self.model.nets
+        elif isinstance(nets, torch.nn.Module):
+            nets = [nets]
         rng = np.random.default_rng(self.seed + 1)
         picks = rng.choice(len(self._validation_points), min(max_blocks, len(self._validation_points)), replace=False)
         correct = total = 0
         for point in self._validation_points[picks]:
             crop = self._crop_around(point, rng)
             x, y = self._batch(crop, self.validation_labels, None)
-            out = net(x)[1][:, :self.n_classes]
+            out = sum(torch.softmax(net(x)[1][:, :self.n_classes], 1) for net in nets)
             if self.layout.mode == "spectral":
                 out = out[..., x.shape[-1] // 2]
             mask = y > 0
@@ -308,52 +331,72 @@ class Trainer:
             The loss became NaN/Inf or grew a thousandfold; :attr:`model` keeps the weights
             of the last good iteration.
         """
-        net = self.model.net.to(self.device).train()
-        rng = np.random.default_rng(self.seed)
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        nets = [net.to(self.device).train() for net in self.model.nets]
+        # Each member draws its own blocks; member 0 draws exactly what a single network would.
+        rngs = [np.random.default_rng(member_seed(self.seed, k)) for k in range(len(nets))]
+        optimizers = [torch.optim.Adam(net.parameters(), lr=self.learning_rate) for net in nets]
         # Decay the step to a tenth over the run.
         decay = 0.1 ** (1 / max(self.iterations, 1))
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)
+        schedulers = [torch.optim.lr_scheduler.ExponentialLR(optimizer, decay) for optimizer in optimizers]
         start = time.perf_counter()
-        first_loss = None
+        first_losses: list[Optional[float]] = [None] * len(nets)
         validation = None
-        averaged = None
+        averaged: list = [None] * len(nets)
         for iteration in range(1, self.iterations + 1):
             if self._stop.is_set():
                 break
-            point = self._train_points[rng.integers(len(self._train_points))]
-            x, y = self._batch(self._crop_around(point, rng), self.train_labels, rng)
-            good = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            optimizer.zero_grad(set_to_none=True)
-            loss = self._loss(net, x, y)
-            value = loss.item()
-            if first_loss is None:
-                first_loss = max(value, 1e-3)
-            if not np.isfinite(value) or value > 1000 * first_loss:
-                net.load_state_dict(good)
-                raise TrainingDiverged(f"training diverged at iteration {iteration} (loss {value:.3g}); "
-                                       f"kept the weights of iteration {iteration - 1}; try a smaller learning rate")
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if not all(torch.isfinite(p).all() for p in net.parameters()):
-                net.load_state_dict(good)
-                raise TrainingDiverged(f"training diverged at iteration {iteration} (weights became NaN); "
-                                       f"kept the weights of iteration {iteration - 1}; try a smaller learning rate")
+            good = [{k: v.detach().clone() for k, v in net.state_dict().items()} for net in nets]
+            losses = []
+            for member, net in enumerate(nets):
+                value = self._step(net, optimizers[member], rngs[member])
+                if first_losses[member] is None:
+                    first_losses[member] = max(value, 1e-3)
+                problem = None
+                if not np.isfinite(value) or value > 1000 * first_losses[member]:
+                    problem = f"loss {value:.3g}"
+                elif not all(torch.isfinite(p).all() for p in net.parameters()):
+                    problem = "weights became NaN"
+                if problem:
+                    for restored, state in zip(nets, good):
+                        restored.load_state_dict(state)
+                    raise TrainingDiverged(f"training diverged at iteration {iteration} ({problem}); "
+                                           f"kept the weights of iteration {iteration - 1}; "
+                                           f"try a smaller learning rate")
+                schedulers[member].step()
+                losses.append(value)
             if iteration > self.iterations * (1 - AVERAGED_SHARE):
-                averaged = _accumulate_average(averaged, net)
-            if iteration == self.iterations and averaged is not None:
-                _load_average(net, averaged)
+                averaged = [_accumulate_average(a, net) for a, net in zip(averaged, nets)]
+            if iteration == self.iterations and averaged[0] is not None:
+                for net, a in zip(nets, averaged):
+                    _load_average(net, a)
             if iteration % self.validate_every == 0 or iteration == self.iterations:
-                net.eval()
-                validation = self.validation_accuracy(net)
-                net.train()
-            event = Progress(iteration, self.iterations, value, validation, time.perf_counter() - start)
+                for net in nets:
+                    net.eval()
+                validation = self.validation_accuracy(nets)
+                for net in nets:
+                    net.train()
+            event = Progress(iteration, self.iterations, float(np.mean(losses)), validation,
+                             time.perf_counter() - start)
             self.history.append(event)
             yield event
-        if self._stop.is_set() and averaged is not None:
-            _load_average(net, averaged)  # stopped late in the run: the average is still the better model
-        net.eval()
+        if self._stop.is_set() and averaged[0] is not None:
+            # Stopped late in the run: the average is still the better model.
+            for net, a in zip(nets, averaged):
+                _load_average(net, a)
+        for net in nets:
+            net.eval()
+
+    def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
+        """One Adam step of ``net`` on a block drawn with ``rng``; returns the loss."""
+        point = self._train_points[rng.integers(len(self._train_points))]
+        x, y = self._batch(self._crop_around(point, rng), self.train_labels, rng)
+        optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(net, x, y)
+        value = loss.item()
+        if np.isfinite(value):
+            loss.backward()
+            optimizer.step()
+        return value
 
     def train(self) -> Model:
         """Run to the end and return the model."""
