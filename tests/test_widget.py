@@ -262,3 +262,32 @@ def test_live_defaults_halve_the_block_and_keep_the_work():
         block, iterations = live_defaults(preset)
         assert block % 8 == 0 and 16 <= block <= preset.block
         assert iterations * block**3 == pytest.approx(preset.iterations * preset.block**3, rel=0.05)
+        if preset.spectral_block:  # cubes keep the preset's own (already small) cube settings
+            assert live_defaults(preset, "spectral") == (preset.spectral_block, preset.spectral_iterations)
+        else:
+            assert live_defaults(preset, "spectral") == (block, iterations)
+
+
+def test_choosing_a_cube_proposes_the_cube_settings_unless_the_user_changed_them(make_napari_viewer):
+    from napari_geoseg._widget import live_defaults
+    from napari_geoseg.train import PRESETS
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-geoseg", "Interactive segmentation")
+    _, seismic, _ = add_seismic(viewer)
+    viewer.open_sample("napari-geoseg", "hyperspectral")
+    cube = viewer.layers["synthetic hyperspectral"]
+
+    def shown():
+        return widget.block_spin.value(), widget.iterations_spin.value()
+
+    preset = PRESETS["fast"]
+    widget.image_layer = seismic
+    assert shown() == live_defaults(preset, "volume")
+    widget.image_layer = cube
+    assert shown() == live_defaults(preset, "spectral") == (preset.spectral_block, preset.spectral_iterations)
+    widget.image_layer = seismic
+    assert shown() == live_defaults(preset, "volume")
+    widget.block_spin.setValue(24)  # the user's choice stays
+    widget.image_layer = cube
+    assert shown() == (24, live_defaults(preset, "volume")[1])

@@ -351,6 +351,10 @@ class SegmentationWidget(QWidget):
         return outputs.uncertainty if outputs is not None else None
 
     def _image_changed(self, *_) -> None:
+        image = self.image_layer
+        if image is not None:
+            with contextlib.suppress(GeosegError):  # an unusable layer is reported on Train
+                self.design.set_mode(_layers.layer_mode(image))
         self._update_buttons()
 
     def _labels_changed(self, *_) -> None:
