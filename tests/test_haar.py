@@ -58,3 +58,19 @@ def test_clear_errors():
         haar_refine(torch.zeros(1, 4, 2, 2, 2))
     with pytest.raises(ValueError, match="spatial axes"):
         haar_coarsen(torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 8, 8, 8), (2, 3, 8, 6, 4)])
+def test_channels_last_path_matches_the_generic_one(shape):
+    # Channels-last 3D tensors (the network's states on CPUs) take a contraction path:
+    # same numbers, and the result stays channels-last.
+    x = torch.randn(shape, dtype=torch.float64)
+    fast = x.contiguous(memory_format=torch.channels_last_3d)
+    assert not fast.is_contiguous()
+    coarse = haar_coarsen(fast)
+    assert coarse.is_contiguous(memory_format=torch.channels_last_3d)
+    assert (coarse - haar_coarsen(x)).abs().max() <= 1e-12
+    fine = haar_refine(coarse)
+    assert fine.is_contiguous(memory_format=torch.channels_last_3d)
+    assert (fine - haar_refine(haar_coarsen(x))).abs().max() <= 1e-12
+    assert (fine - x).abs().max() <= 1e-12

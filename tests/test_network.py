@@ -91,3 +91,28 @@ def test_clear_design_errors():
         HyperbolicNet(3, [])
     with pytest.raises(ValueError, match="up_depths needs 2"):
         HyperbolicNet.symmetric(3, depths=(1, 1, 1), ranks=(1, 1, 1), up_depths=(1,))
+
+
+def test_cpu_states_stay_channels_last_with_the_same_numbers(monkeypatch):
+    # On CPUs 3D float32 states are kept channels-last (oneDNN's layout; cheap Haar
+    # transforms). Forcing the default layout must give the same outputs and gradients.
+    import napari_geoseg.nn.hyperbolic as hyperbolic
+
+    torch.manual_seed(0)
+    net = HyperbolicNet.symmetric(4, depths=(1, 2, 2), ranks=(2, 4, 8), dim=3)
+    x = torch.randn(1, 4, 16, 16, 16)
+
+    def run():
+        net.zero_grad()
+        _, y = net(x)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        return y.detach(), [p.grad.clone() for p in net.parameters()]
+
+    y, grads = run()
+    if torch.backends.mkldnn.is_available():
+        assert y.is_contiguous(memory_format=torch.channels_last_3d) and not y.is_contiguous()
+    monkeypatch.setattr(hyperbolic, "state_layout", lambda x: torch.contiguous_format)
+    y_default, grads_default = run()
+    assert torch.allclose(y, y_default, atol=1e-5)
+    for a, b in zip(grads, grads_default):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -30,6 +30,22 @@ def _use_onednn(x: torch.Tensor) -> bool:
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
+def state_layout(x: torch.Tensor) -> torch.memory_format:
+    """The memory layout the network keeps states like ``x`` in.
+
+    3D states go channels-last where oneDNN convolves them: its convolutions read and
+    write that layout, and the Haar transforms are cheapest in it, so no layer has to
+    reorder a state. Everything else stays in PyTorch's default layout.
+    """
+    return torch.channels_last_3d if x.ndim == 5 and _use_onednn(x) else torch.contiguous_format
+
+
+def _layout_of(x: torch.Tensor) -> torch.memory_format:
+    if x.ndim == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return torch.contiguous_format
+
+
 def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Stride-1 convolution with zero padding ``k // 2`` (the size is kept)."""
     dim = weight.ndim - 2
@@ -67,15 +83,17 @@ def conv_k(y: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] =
     return _convolve(y, weight, bias)
 
 
-def conv_kt(z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``K^T z``, the adjoint of :func:`conv_k` without bias (in the default layout, like the states)."""
-    return _convolve(z, _adjoint_kernel(weight)).contiguous()
+def conv_kt(z: torch.Tensor, weight: torch.Tensor, like: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``K^T z``, the adjoint of :func:`conv_k` without bias, in the memory layout of
+    ``like`` (a state; default: PyTorch's default layout)."""
+    layout = _layout_of(like) if like is not None else torch.contiguous_format
+    return _convolve(z, _adjoint_kernel(weight)).contiguous(memory_format=layout)
 
 
 def symmetric_blr_parts(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(relu(K y + b), f(y))`` without autograd: the activation is what the VJP reuses."""
     active = torch.relu_(conv_k(y, weight, bias))
-    return active, conv_kt(active, weight).neg_()
+    return active, conv_kt(active, weight, like=y).neg_()
 
 
 def symmetric_blr_vjp(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, seed: torch.Tensor,
@@ -94,7 +112,7 @@ def symmetric_blr_vjp(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
             active = torch.relu_(conv_k(y, weight, bias))
         pre = conv_k(seed, weight).neg_()
         pre.mul_(active > 0)
-        grad_y = conv_kt(pre, weight)
+        grad_y = conv_kt(pre, weight, like=y)
         grad_bias = pre.sum(dim=tuple(d for d in range(pre.ndim) if d != 1))
         grad_weight = _weight_gradient(torch.cat([y, seed]), torch.cat([pre, active.neg()]), weight)
     return grad_y, grad_weight, grad_bias
@@ -112,7 +130,8 @@ class _SymmetricBLRFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, seed: torch.Tensor):
         y, weight, bias, active = ctx.saved_tensors
-        grad_y, grad_weight, grad_bias = symmetric_blr_vjp(y, weight, bias, seed.contiguous(), active)
+        seed = seed.contiguous(memory_format=_layout_of(y))
+        grad_y, grad_weight, grad_bias = symmetric_blr_vjp(y, weight, bias, seed, active)
         return grad_y, grad_weight, grad_bias
 
 

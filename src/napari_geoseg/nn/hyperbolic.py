@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .blr import SymmetricBLRLayer, symmetric_blr_parts, symmetric_blr_vjp
+from .blr import SymmetricBLRLayer, state_layout, symmetric_blr_parts, symmetric_blr_vjp
 from .haar import haar_coarsen, haar_refine
 
 __all__ = ["HyperbolicNet"]
@@ -195,6 +195,7 @@ class HyperbolicNet(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Propagate ``x``; returns the last two states ``(y_prev, y)``."""
         self.check_input(x)
+        x = x.contiguous(memory_format=state_layout(x))
         params = tuple(t for layer in self.layers for t in (layer.weight, layer.bias))
         needs_graph = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
         if self.memory_efficient and needs_graph:
@@ -207,6 +208,8 @@ class HyperbolicNet(nn.Module):
 
     def inverse(self, y_prev: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Reconstruct the input from the last two states returned by :meth:`forward`."""
+        layout = state_layout(y)
+        y, y_prev = y.contiguous(memory_format=layout), y_prev.contiguous(memory_format=layout)
         cur, vel = y, y - y_prev
         for index in reversed(range(len(self.layers))):
             cur, vel = self.step_back(index, cur, vel)
@@ -246,8 +249,11 @@ class _InvertibleLeapfrog(torch.autograd.Function):
         # (each layer's VJP is written out), so plain tensors are all it needs.
         cur, vel, *params = ctx.saved_tensors
         cur, vel = cur.detach(), vel.detach()
-        if grad_cur is None:
-            grad_cur = torch.zeros_like(cur)
+        # The loss may hand back gradients in another layout: use the states' one.
+        layout = state_layout(cur)
+        grad_cur = torch.zeros_like(cur) if grad_cur is None else grad_cur.contiguous(memory_format=layout)
+        if grad_vel is not None:
+            grad_vel = grad_vel.contiguous(memory_format=layout)
         wants = ctx.needs_input_grad[2:]
         param_grads: list[Optional[torch.Tensor]] = [None] * len(params)
         h2 = net.h**2
