@@ -91,6 +91,20 @@ def test_train_predict_info_end_to_end(files, tmp_path):
     assert np.all(np.diff(np.load(ordered).astype(int), axis=-1) >= 0)
 
 
+def test_members_option_trains_several_networks(files, tmp_path):
+    model = tmp_path / "two.pt"
+    result = run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy", "--out", model,
+                     "--iterations", "2", "--block", "16", "--members", "2")
+    assert result.returncode == 0, result.stderr
+    assert "2 networks of" in result.stderr
+    result = run_cli("info", model)
+    assert result.returncode == 0 and "2 member networks averaged" in result.stdout
+    result = run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy",
+                     "--out", tmp_path / "more.pt", "--iterations", "1", "--continue-from", model, "--members", "3")
+    assert result.returncode == 2 and "2 member network(s), not 3" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "more.pt").exists()
+
+
 def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(files, tmp_path):
     import numpy as np
 
