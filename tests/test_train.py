@@ -276,3 +276,30 @@ def test_final_weights_average_the_second_half_of_training(volume, monkeypatch):
     for a, w3, w4 in zip(averaged[4], plain[3], plain[4]):
         assert torch.allclose(a, (w3 + w4) / 2, atol=1e-6)
     assert any(not torch.equal(a, w4) for a, w4 in zip(averaged[4], plain[4]))
+
+
+def test_cube_blocks_are_lit_differently_in_training_only(volume):
+    # Illumination jitter: a training block of a cube looks like the cube times a gain;
+    # validation blocks and volumes are untouched.
+    from napari_geoseg.train import get_preset
+    from napari_geoseg.train.layout import build_features
+
+    rng = np.random.default_rng(0)
+    cube = (rng.random((32, 32, 12)) * 5 + 3).astype(np.float32)
+    labels = np.zeros((32, 32), np.uint8)
+    labels[3, 3], labels[20, 20] = 1, 2
+    trainer = Trainer(cube, labels, iterations=1, members=1)
+    assert trainer.preset.illumination_jitter == get_preset("fast").illumination_jitter > 0
+    x = torch.from_numpy(trainer.features.copy())
+    expected, _ = build_features(cube * 1.25, trainer.layout, trainer.model.center, trainer.model.scale,
+                                 trainer.model.channels)
+    np.testing.assert_allclose(trainer._illuminate(x, 1.25).numpy(), expected, atol=1e-5)
+    crop = (slice(0, 32), slice(0, 32), slice(0, 12))
+    plain, _ = trainer._batch(crop, trainer.train_labels, None)
+    np.testing.assert_array_equal(plain[0].numpy(), trainer.features)
+    jittered, _ = trainer._batch(crop, trainer.train_labels, np.random.default_rng(1))
+    assert not np.allclose(np.sort(jittered[0].numpy().ravel()), np.sort(trainer.features.ravel()))
+    on_volume = Trainer(volume.image, volume.labels, iterations=1, block=16)
+    block = (slice(0, 16),) * 3
+    a, _ = on_volume._batch(block, on_volume.train_labels, np.random.default_rng(1))
+    assert np.allclose(np.sort(a.numpy().ravel()), np.sort(on_volume.features[(slice(None), *block)].ravel()))

@@ -40,6 +40,11 @@ class Preset:
         ``members``). Each costs one more training step per iteration, but memory stays
         that of one network. With a handful of labelled pixels a single network's
         result depends on its luck; the average of a few is steadier.
+    illumination_jitter
+        Hyperspectral cubes: each training block's spectra are multiplied by a random
+        factor in ``[1 - j, 1 + j]``. Shadows, slopes and haze scale a pixel's whole
+        spectrum, so a class should not be recognised by its brightness alone; with a
+        few labelled pixels the network otherwise learns exactly that. 0 turns it off.
     """
 
     name: str
@@ -56,6 +61,7 @@ class Preset:
     spectral_iterations: Optional[int] = None
     members: int = 1
     spectral_members: Optional[int] = None
+    illumination_jitter: float = 0.0
     description: str = ""
 
     def block_for(self, mode: str) -> int:
@@ -79,7 +85,7 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=250,
                learning_rate=3e-3, max_bands=48, spectral_block=32, spectral_iterations=500,
-               spectral_members=3,
+               spectral_members=3, illumination_jitter=0.3,
                description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,

@@ -157,7 +157,8 @@ class Trainer:
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
                  iterations: Optional[int] = None, learning_rate: Optional[float] = None,
-                 block: Optional[int] = None, members: Optional[int] = None, seed: int = 0, device: str | torch.device | None = "cpu",
+                 block: Optional[int] = None, members: Optional[int] = None, seed: int = 0,
+                 device: str | torch.device | None = "cpu",
                  model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
                  validation_fraction: float = 0.1, validate_every: int = 10,
                  axes: Optional[Sequence[str]] = None) -> None:
@@ -271,6 +272,9 @@ class Trainer:
     def _batch(self, crop: tuple[slice, ...], labels: np.ndarray, rng: Optional[np.random.Generator]):
         x = torch.from_numpy(np.ascontiguousarray(self.features[(slice(None), *crop)]))
         y = torch.from_numpy(np.ascontiguousarray(labels[crop[:labels.ndim]]))
+        jitter = self.preset.illumination_jitter
+        if rng is not None and jitter > 0 and self.layout.mode == "spectral":
+            x = self._illuminate(x, float(rng.uniform(1 - jitter, 1 + jitter)))
         if rng is not None:
             # Flip and swap the lateral axes only: up and down mean something in geology
             # and in a spectrum.
@@ -280,6 +284,25 @@ class Trainer:
             if self.block[0] == self.block[1] and rng.random() < 0.5:
                 x, y = x.transpose(1, 2), y.transpose(0, 1)
         return x[None].to(self.device), y[None].long().to(self.device)
+
+    def _illuminate(self, x: torch.Tensor, gain: float) -> torch.Tensor:
+        """Features of the block as if its image values were multiplied by ``gain``.
+
+        A feature channel holding image channel ``k`` is ``(v - center_k) / scale_k``;
+        for ``gain * v`` it becomes ``gain * feature + (gain - 1) * center_k / scale_k``.
+        Position channels are left alone.
+        """
+        image_channels = self.layout.image_channels
+        period = image_channels + (self.layout.position_axis is not None)
+        ratio = np.asarray(self.model.center, np.float64).ravel() / np.asarray(self.model.scale, np.float64).ravel()
+        mult = np.ones(x.shape[0], np.float32)
+        offset = np.zeros(x.shape[0], np.float32)
+        for channel in range(x.shape[0]):
+            k = channel % period
+            if k < image_channels:
+                mult[channel], offset[channel] = gain, (gain - 1) * ratio[k]
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        return x * torch.from_numpy(mult).reshape(shape) + torch.from_numpy(offset).reshape(shape)
 
     def _loss(self, net, x, y) -> torch.Tensor:
         out = net(x)[1]
