@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .haar import is_channels_last_3d
+
 __all__ = ["SymmetricBLRLayer", "symmetric_blr", "symmetric_blr_parts", "symmetric_blr_vjp", "conv_k", "conv_kt"]
 
 _CONV = {2: F.conv2d, 3: F.conv3d}
@@ -41,9 +43,7 @@ def state_layout(x: torch.Tensor) -> torch.memory_format:
 
 
 def _layout_of(x: torch.Tensor) -> torch.memory_format:
-    if x.ndim == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
-        return torch.channels_last_3d
-    return torch.contiguous_format
+    return torch.channels_last_3d if is_channels_last_3d(x) else torch.contiguous_format
 
 
 def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
