@@ -64,17 +64,22 @@ class Preset:
     illumination_jitter: float = 0.0
     description: str = ""
 
+    def _for(self, mode: str, name: str) -> int:
+        # Cubes take the ``spectral_`` variant of a setting where the preset gives one.
+        spectral = getattr(self, f"spectral_{name}")
+        return spectral if mode == "spectral" and spectral else getattr(self, name)
+
     def block_for(self, mode: str) -> int:
         """Training block side for images of ``mode`` (see :data:`~napari_geoseg.train.layout.MODES`)."""
-        return self.spectral_block if mode == "spectral" and self.spectral_block else self.block
+        return self._for(mode, "block")
 
     def iterations_for(self, mode: str) -> int:
         """Training iterations for images of ``mode``."""
-        return self.spectral_iterations if mode == "spectral" and self.spectral_iterations else self.iterations
+        return self._for(mode, "iterations")
 
     def members_for(self, mode: str) -> int:
         """Networks trained side by side for images of ``mode``."""
-        return self.spectral_members if mode == "spectral" and self.spectral_members else self.members
+        return self._for(mode, "members")
 
     def to_dict(self) -> dict:
         return asdict(self)

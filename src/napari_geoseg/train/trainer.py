@@ -310,18 +310,13 @@ class Trainer:
         return partial_cross_entropy(out, y, self.n_classes, weight=self.class_weight, slice=band_slice)
 
     @torch.no_grad()
-    def validation_accuracy(self, nets=None, max_blocks: int = 4) -> Optional[float]:
-        """Accuracy on held-out labelled voxels in up to ``max_blocks`` fixed blocks.
-
-        ``nets``: a network or a list of them whose probabilities are averaged (default:
-        the model's members).
-        """
+    def validation_accuracy(self, nets: Optional[Sequence[torch.nn.Module]] = None,
+                            max_blocks: int = 4) -> Optional[float]:
+        """Accuracy on held-out labelled voxels in up to ``max_blocks`` fixed blocks, of the
+        networks ``nets`` (default: the model's members) with their probabilities averaged."""
         if len(self._validation_points) == 0:
             return None
-        if nets is None:
-            nets = self.model.nets
-        elif isinstance(nets, torch.nn.Module):
-            nets = [nets]
+        nets = self.model.nets if nets is None else nets
         rng = np.random.default_rng(self.seed + 1)
         picks = rng.choice(len(self._validation_points), min(max_blocks, len(self._validation_points)), replace=False)
         correct = total = 0
