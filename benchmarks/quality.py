@@ -21,8 +21,10 @@ Methods (all see the same labels; see benchmarks/README.md for the details):
   (same blocks, augmentation, loss, Adam schedule and iterations; initial step
   ``--unet-lr``), its width chosen so that one training step peaks at about the memory
   of ours on the same block.
-- ``rf-filters-pos`` (a control, seismic only, outside the targets): ``rf-filters`` plus
-  the relative vertical position that the Trainer gives ours and the U-Net.
+- ``rf-filters-pos`` and ``rf-filters-flat`` (controls, seismic only, outside the
+  targets): ``rf-filters`` plus the plain relative depth, or plus the flattened depth
+  (``FlattenedDepth``) that the Trainer gives ours and the U-Net as their position
+  channel. They show how much of a score the position channel alone explains.
 
 Every (case, method, seed) runs in a fresh subprocess, which reports its IoU, its
 train + predict time and its peak memory (VmHWM, reset after the data are loaded).
@@ -55,14 +57,15 @@ import _common
 
 MIB = 2**20
 CASES = ("seismic", "samson")
-METHODS = ("ours", "rf-raw", "rf-filters", "svm-filters", "unet", "rf-filters-pos")
+METHODS = ("ours", "rf-raw", "rf-filters", "svm-filters", "unet", "rf-filters-pos", "rf-filters-flat")
 #: The peers the targets are about.
 PEERS = ("rf-raw", "rf-filters", "svm-filters", "unet")
-#: A control outside the targets: ilastik's features know nothing of depth, while ours and
-#: the U-Net get the Trainer's relative vertical position channel; this forest gets it too.
-CONTROLS = ("rf-filters-pos",)
+#: Controls outside the targets: ilastik's features know nothing of depth, while ours and
+#: the U-Net get the Trainer's position channel (the flattened depth); these forests get
+#: the plain relative depth or that same flattened depth.
+CONTROLS = ("rf-filters-pos", "rf-filters-flat")
 #: Methods that only make sense for some cases (a cube's band position is not a pixel feature).
-METHOD_CASES = {"rf-filters-pos": ("seismic",)}
+METHOD_CASES = {"rf-filters-pos": ("seismic",), "rf-filters-flat": ("seismic",)}
 #: ilastik's default scales.
 SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0)
 SVM_C_GRID = (1.0, 10.0, 100.0)
@@ -301,7 +304,7 @@ class UNetRecipe:
     """How the U-Net reads the Trainer's blocks: its input channels and spatial dimension.
 
     Volumes: the Trainer's first ``image channels + 1`` feature channels (normalised
-    amplitude and relative vertical position; the rest are repeats that only an
+    amplitude and position, the flattened depth; the rest are repeats that only an
     invertible network needs), 3D. Cubes: the normalised spectrum as channels of a 2D
     map (rows, cols), the band-position channel dropped.
     """
@@ -432,18 +435,30 @@ def method_rf_filters(data, case, seed, args, times):
     return _fit_predict_rf(features, data, seed, args, times, info)
 
 
+def _fit_predict_rf_with_position(position: np.ndarray, name: str, data, case, seed, args, times, start):
+    features, info = peer_features(case, data["image"], seed)
+    features = np.concatenate([features, np.broadcast_to(position, data["image"].shape).reshape(-1, 1)], 1)
+    times["features_s"] = time.perf_counter() - start
+    info = {**info, "features": info["features"] + f" + {name}", "n_features": features.shape[1]}
+    return _fit_predict_rf(features, data, seed, args, times, info)
+
+
 def method_rf_filters_pos(data, case, seed, args, times):
     start = time.perf_counter()
-    features, info = peer_features(case, data["image"], seed)
-    image = data["image"]
-    # The Trainer's position channel (layout.build_features): 2 i / (n - 1) - 1 along the
+    # The plain position channel (layout.build_features): 2 i / (n - 1) - 1 down the
     # vertical (last) axis.
-    depth = np.linspace(-1, 1, image.shape[-1], dtype=np.float32)
-    features = np.concatenate([features, np.broadcast_to(depth, image.shape).reshape(-1, 1)], 1)
-    times["features_s"] = time.perf_counter() - start
-    info = {**info, "features": info["features"] + " + relative vertical position",
-            "n_features": features.shape[1]}
-    return _fit_predict_rf(features, data, seed, args, times, info)
+    depth = np.linspace(-1, 1, data["image"].shape[-1], dtype=np.float32)
+    return _fit_predict_rf_with_position(depth, "relative vertical position", data, case, seed, args, times, start)
+
+
+def method_rf_filters_flat(data, case, seed, args, times):
+    from napari_geoseg.train import FlattenedDepth
+
+    start = time.perf_counter()
+    # The Trainer's position channel for volumes (FlattenedDepth, on the raw amplitudes:
+    # the dips do not depend on the amplitude's offset and scale).
+    depth = FlattenedDepth.of(data["image"]).position()
+    return _fit_predict_rf_with_position(depth, "flattened depth", data, case, seed, args, times, start)
 
 
 def method_svm_filters(data, case, seed, args, times):
@@ -486,6 +501,7 @@ def method_svm_filters(data, case, seed, args, times):
 METHOD_FUNCTIONS: dict[str, Callable] = {
     "ours": method_ours, "rf-raw": method_rf_raw, "rf-filters": method_rf_filters,
     "svm-filters": method_svm_filters, "unet": method_unet, "rf-filters-pos": method_rf_filters_pos,
+    "rf-filters-flat": method_rf_filters_flat,
 }
 
 
@@ -500,6 +516,8 @@ def import_method_libraries(method: str) -> None:
         import sklearn.ensemble  # noqa: F401
         import sklearn.model_selection  # noqa: F401
         import sklearn.svm  # noqa: F401
+        if method == "rf-filters-flat":
+            import napari_geoseg.train  # noqa: F401
 
 
 def worker_run(args: argparse.Namespace) -> dict[str, Any]:

@@ -288,6 +288,7 @@ class LiveSession(_Background):
         self._focus_moved = False
         self._model = model
         self._trainer = None
+        self._flattened_depth = None  # the trainer's, reused by every prediction of this image
         self.step = 0
 
     # -- called from the GUI thread --------------------------------------------------
@@ -373,6 +374,7 @@ class LiveSession(_Background):
                                               "out of training and prediction"))
             valid_labels = labels
             self._trainer = trainer
+            self._flattened_depth = trainer.flattened_depth
             if self._stop.is_set():
                 trainer.stop()
             self.schedule.start_generation()
@@ -439,7 +441,7 @@ class LiveSession(_Background):
             if region is None:
                 self.prediction_progress = (0, 0)
             result = predictor.predict(self.image, progress=self._on_block if region is None else None,
-                                       region=region)
+                                       region=region, flattened_depth=self._flattened_depth)
         except PredictionCancelled:
             return
         finally:

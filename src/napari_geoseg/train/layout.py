@@ -61,12 +61,17 @@ class Layout:
     band_bin : int
         Spectral mode: the network sees the mean of every ``band_bin`` neighbouring
         bands (see :func:`bin_bands`); 1 elsewhere.
+    flattened : bool
+        Volume mode: the position channel is the flattened depth
+        (:class:`~napari_geoseg.train.flattening.FlattenedDepth`), which follows the
+        reflectors, instead of the plain depth.
     """
 
     mode: str
     spatial_ndim: int
     image_channels: int
     band_bin: int = 1
+    flattened: bool = False
 
     @classmethod
     def for_image(cls, mode: str, image_shape: tuple[int, ...]) -> "Layout":
@@ -125,14 +130,16 @@ def robust_statistics(image: np.ndarray, layout: Layout, max_samples: int = 1_00
 
 def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale: np.ndarray,
                    channels: int, position_range: tuple[int, int] | None = None,
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   position: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Network input ``(channels, *spatial)`` float32 and the mask of finite voxels.
 
     Channels are the normalised image channels, then the relative position along
     :attr:`Layout.position_axis` (in ``[-1, 1]`` over ``position_range``, the full
     extent of that axis in the whole image, so blocks agree), then copies of these
     until there are ``channels`` (the paper's channel repetition, §3.2). Non-finite
-    samples become 0 after normalisation and are reported in the mask.
+    samples become 0 after normalisation and are reported in the mask. ``position``
+    (the image's spatial shape) replaces the plain relative position, e.g. with the
+    flattened depth of a volume.
     """
     data = np.asarray(image, dtype=np.float32)
     if data.ndim == layout.spatial_ndim:
@@ -144,7 +151,11 @@ def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale:
     base = np.where(np.isfinite(base), base, 0.0).astype(np.float32)
     parts = [base]
     axis = layout.position_axis
-    if axis is not None:
+    if position is not None:
+        if position.shape != spatial:
+            raise ValueError(f"position of shape {position.shape} does not match the image's {spatial}")
+        parts.append(np.asarray(position, dtype=np.float32)[None])
+    elif axis is not None:
         start, total = position_range if position_range is not None else (0, spatial[axis])
         index = np.arange(start, start + spatial[axis], dtype=np.float32)
         position = 2 * index / max(total - 1, 1) - 1

@@ -81,6 +81,7 @@ class Model:
             "mode": self.layout.mode,
             "image_channels": self.layout.image_channels,
             "band_bin": self.layout.band_bin,
+            "flattened": self.layout.flattened,
             "channels": self.channels,
             "class_ids": [int(v) for v in self.class_ids],
             "class_names": [str(v) for v in self.class_names],
@@ -124,7 +125,7 @@ class Model:
                     preset_fields[key] = tuple(preset_fields[key])
             preset = Preset(**preset_fields)
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
-                            int(blob.get("band_bin", 1)))
+                            int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)))
             state_dicts = blob["state_dicts"] if "state_dicts" in blob else [blob["state_dict"]]
             if not state_dicts:
                 raise ValueError("no networks")

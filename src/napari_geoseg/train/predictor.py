@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import GeosegError, InputError
+from .flattening import FlattenedDepth
 from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .ordering import ordered_argmax
@@ -150,7 +151,8 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
-                region: Optional[tuple[slice, ...]] = None) -> Prediction:
+                region: Optional[tuple[slice, ...]] = None,
+                flattened_depth: Optional[FlattenedDepth] = None) -> Prediction:
         """Labels, probabilities and uncertainty for ``image``, or for a ``region`` of it.
 
         ``image`` may be a numpy array, a memory map or a lazy array (zarr, dask): only one
@@ -158,7 +160,9 @@ class Predictor:
         block. ``region`` (slices over the spatial axes, e.g. the few inlines around the
         section on screen) restricts the work and the result to that box; the relative
         position channel still refers to the whole image, so the network sees the same
-        features there as in a whole-image prediction.
+        features there as in a whole-image prediction. For a model with a flattened
+        depth channel the whole image is flattened first (read on every n-th trace when
+        large); pass ``flattened_depth`` (e.g. the :class:`Trainer`'s) to reuse one.
         """
         self._stop.clear()
         model = self.model
@@ -191,6 +195,11 @@ class Predictor:
         if out_ndim == 3:
             window = window[..., None] * tapers[2]
         position_axis = layout.position_axis
+        if model.layout.flattened and flattened_depth is None:
+            flattened_depth = FlattenedDepth.of(image, model.center, model.scale)
+        if flattened_depth is not None and flattened_depth.shape != full_spatial:
+            raise ValueError(f"flattened depth of shape {flattened_depth.shape} given for an image of "
+                             f"spatial shape {full_spatial}")
         for done, corner in enumerate(corners, start=1):
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")
@@ -198,11 +207,14 @@ class Predictor:
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
             source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
             raw = pad_to_multiple(np.asarray(image[source]), multiple, range(layout.spatial_ndim), "reflect")
-            position_range = None
-            if position_axis is not None:
+            position_range = position = None
+            if model.layout.flattened:
+                position = pad_to_multiple(flattened_depth.position(source), multiple,
+                                           range(layout.spatial_ndim), "reflect")
+            elif position_axis is not None:
                 position_range = (origin[position_axis] + corner[position_axis], full_spatial[position_axis])
             features, block_finite = build_features(raw, layout, model.center, model.scale, model.channels,
-                                                    position_range=position_range)
+                                                    position_range=position_range, position=position)
             # The mask covers the block's voxels inside the image; a pixel of a cube is
             # masked if any of its bands is missing.
             block_finite = block_finite[tuple(slice(0, r.stop - r.start) for r in inside)]

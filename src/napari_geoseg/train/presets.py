@@ -45,6 +45,11 @@ class Preset:
         factor in ``[1 - j, 1 + j]``. Shadows, slopes and haze scale a pixel's whole
         spectrum, so a class should not be recognised by its brightness alone; with a
         few labelled pixels the network otherwise learns exactly that. 0 turns it off.
+    flatten
+        Volumes: give the network the flattened depth (which follows the reflectors,
+        :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
+        instead of the plain depth. Units follow the layers, so where the layers are
+        folded or tilted away from the labelled wells the plain depth misleads.
     """
 
     name: str
@@ -62,6 +67,7 @@ class Preset:
     members: int = 1
     spectral_members: Optional[int] = None
     illumination_jitter: float = 0.0
+    flatten: bool = True
     description: str = ""
 
     def _for(self, mode: str, name: str) -> int:

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import GeosegError, InputError
 from ..nn import partial_cross_entropy
+from .flattening import FlattenedDepth
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
@@ -188,6 +189,9 @@ class Trainer:
         if self.nonfinite:
             warnings.warn(f"{self.nonfinite} NaN or Inf samples in the image are masked out of training",
                           stacklevel=2)
+        if layout.mode == "volume":
+            flattened = model.layout.flattened if model is not None else preset.flatten
+            layout = replace(layout, flattened=bool(flattened))
         if layout.mode == "spectral":
             # Neighbouring bands are averaged so the whole spectrum fits the network's reach.
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
@@ -223,7 +227,11 @@ class Trainer:
             model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
         self.model, self.layout = model, layout
         self.n_classes = n_classes
-        features, finite = build_features(image, layout, model.center, model.scale, model.channels)
+        #: The flattened depth of the image (volumes of a flattening layout), for predictions to reuse.
+        self.flattened_depth = FlattenedDepth.of(image, model.center, model.scale) if layout.flattened else None
+        position = self.flattened_depth.position() if self.flattened_depth is not None else None
+        features, finite = build_features(image, layout, model.center, model.scale, model.channels,
+                                          position=position)
         # A labelled pixel of a cube is dropped if any of its bands is missing.
         labels = np.where(finite.all(-1) if layout.mode == "spectral" else finite, labels, 0)
         multiple = model.net.input_multiple
