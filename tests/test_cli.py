@@ -84,11 +84,28 @@ def test_train_predict_info_end_to_end(files, tmp_path):
     assert np.load(prob).shape == (32, 32, 32, 3) and np.load(unc).shape == (32, 32, 32)
     result = run_cli("info", model)
     assert result.returncode == 0 and "1=top, 2=middle, 3=bottom" in result.stdout
+    assert "position: flattened depth" in result.stdout
     ordered = tmp_path / "ordered.npy"
     result = run_cli("predict", "--model", model, "--image", files / "image.npy", "--out", ordered, "--ordered-units")
     assert result.returncode == 0, result.stderr
     # Units never go back up a trace (the sample axis is the last one).
     assert np.all(np.diff(np.load(ordered).astype(int), axis=-1) >= 0)
+
+
+def test_plain_depth_option(files, tmp_path):
+    model = tmp_path / "plain.pt"
+    result = run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy", "--out", model,
+                     "--iterations", "2", "--block", "16", "--plain-depth")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("info", model)
+    assert result.returncode == 0 and "flattened" not in result.stdout
+    flat = tmp_path / "flat.pt"
+    assert run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy", "--out", flat,
+                   "--iterations", "1", "--block", "16").returncode == 0
+    result = run_cli("train", "--image", files / "image.npy", "--labels", files / "labels.npy", "--out",
+                     tmp_path / "again.pt", "--iterations", "1", "--block", "16", "--continue-from", flat,
+                     "--plain-depth")
+    assert result.returncode != 0 and "flattened depth" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_members_option_trains_several_networks(files, tmp_path):

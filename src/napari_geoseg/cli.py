@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--members", type=_positive_int,
                        help="networks trained side by side and averaged (default: the preset's; fast: 3 for "
                             "hyperspectral cubes, 1 otherwise)")
+    train.add_argument("--plain-depth", action="store_true",
+                       help="volumes: give the network the plain depth instead of the depth flattened along the "
+                            "reflectors (for units that cut across the layers)")
     train.add_argument("--class-names", help="comma-separated class names, in label order")
     train.add_argument("--continue-from", metavar="MODEL", help="continue training this model")
 
@@ -153,17 +156,21 @@ def _check_memory(required: int, what: str, suggestion: str) -> None:
 def _train(args) -> int:
     import numpy as np
 
-    from .train import Model, Trainer
+    from .train import Model, Trainer, get_preset
     from .train.memory import training_bytes
 
     _check_outputs([args.out], args.overwrite)
     image = _read(args.image, args)
     labels = _read(args.labels, args)
     model = Model.load(args.continue_from) if args.continue_from else None
+    if model is not None and args.plain_depth and model.layout.flattened:
+        raise InputError(f"{args.continue_from}: this model sees the flattened depth; continue it without "
+                         f"--plain-depth or train a new model")
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        trainer = Trainer(np.asarray(image.data), np.asarray(labels.data), preset=args.preset, mode=args.mode,
+        preset = get_preset(args.preset, flatten=False if args.plain_depth else None)
+        trainer = Trainer(np.asarray(image.data), np.asarray(labels.data), preset=preset, mode=args.mode,
                           iterations=args.iterations, block=args.block, members=args.members, seed=args.seed,
                           device=args.device, model=model, class_names=names, axes=list(image.axes))
     for warning in caught:
@@ -231,7 +238,8 @@ def _info(args) -> int:
 
         model = Model.load(path)
         print(f"{path}: napari-geoseg model (version {model.version})")
-        print(f"  mode {model.layout.mode}, image channels {model.layout.image_channels}, network channels {model.channels}")
+        print(f"  mode {model.layout.mode}, image channels {model.layout.image_channels}, network channels {model.channels}"
+              + (", position: flattened depth" if model.layout.flattened else ""))
         print(f"  preset {model.preset.name}: depths {model.preset.depths}, ranks {model.preset.ranks}, "
               f"{len(model.net.layers)} layers, {sum(p.numel() for p in model.net.parameters())} weights"
               + (f", {len(model.nets)} member networks averaged" if len(model.nets) > 1 else ""))
