@@ -229,6 +229,32 @@ def test_ordered_units_box_reaches_the_training_session(widget_on, qtbot):
     wait_for_threads(qtbot, widget)
 
 
+def test_depth_box_reaches_the_training_session_and_follows_loaded_models(widget_on, qtbot, tmp_path):
+    from napari_geoseg.data import synthetic_seismic
+    from napari_geoseg.train import Trainer, get_preset
+
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    assert widget.flatten_check.isChecked() and widget.preset().flatten
+    widget.flatten_check.setChecked(False)
+    assert widget.preset().name == "fast" and not widget.preset().flatten
+    widget.start_training()
+    assert not widget._session.preset.flatten
+    widget.stop_training()
+    wait_for_threads(qtbot, widget)
+    # A loaded model ticks the box as it was trained, and keeps its preset's name.
+    volume = synthetic_seismic((16, 16, 16), n_boreholes=2, seed=0)
+    for flatten in (True, False):
+        model = Trainer(volume.image, volume.labels, preset=get_preset("fast", flatten=flatten), iterations=1,
+                        block=16).train()
+        path = model.save(tmp_path / f"flatten_{flatten}.pt")
+        widget.flatten_check.setChecked(not flatten)
+        widget.load_model(path)
+        assert widget.flatten_check.isChecked() == flatten
+        assert widget.preset_combo.currentData() == "fast"
+
+
 def test_new_labels_layer_fits_the_image(widget_on):
     viewer, widget = widget_on()
     _, image, _ = add_seismic(viewer, labels=False)

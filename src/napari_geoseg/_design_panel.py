@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Optional
 
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
+from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from .errors import GeosegError
 
@@ -69,7 +69,7 @@ def _numbers(edit: QLineEdit, what: str) -> tuple[int, ...]:
 
 
 class DesignPanel(QWidget):
-    """Preset (or custom depths and ranks), iterations, block and device.
+    """Preset (or custom depths and ranks), iterations, block, depth channel and device.
 
     Choosing a preset proposes its :func:`live_defaults` for block and iterations, for the
     kind of image given to :meth:`set_mode`; values the user typed are kept.
@@ -103,6 +103,11 @@ class DesignPanel(QWidget):
         self.block_spin.setSingleStep(8)
         self.block_spin.setToolTip("side of the training sub-volumes in voxels: smaller blocks make each "
                                    "iteration, and so each update of the prediction, quicker")
+        self.flatten_check = QCheckBox("Depth follows the layers")
+        self.flatten_check.setToolTip("volumes: the network sees each voxel's depth flattened along the "
+                                      "reflectors instead of the plain depth; turn off for units that cut "
+                                      "across the layers (channels, salt)")
+        self.flatten_check.setChecked(self._base().flatten)
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())
         form.addRow("Preset", self.preset_combo)
@@ -110,6 +115,7 @@ class DesignPanel(QWidget):
         form.addRow("Ranks", self.ranks_edit)
         form.addRow("Iterations", self.iterations_spin)
         form.addRow("Block", self.block_spin)
+        form.addRow("", self.flatten_check)
         form.addRow("Device", self.device_combo)
         self.preset_combo.currentIndexChanged.connect(self._preset_changed)
         self._preset_changed()
@@ -120,20 +126,28 @@ class DesignPanel(QWidget):
         return self.preset_combo.currentData() == CUSTOM
 
     def preset(self) -> Preset:
-        """The chosen :class:`~napari_geoseg.train.Preset` (custom depths and ranks checked)."""
+        """The chosen :class:`~napari_geoseg.train.Preset` (custom depths and ranks checked),
+        with the depth channel ticked."""
         name = self.preset_combo.currentData()
+        flatten = self.flatten_check.isChecked()
         if name != CUSTOM:
-            return self._presets[name]
+            chosen = self._presets[name]
+            return chosen if chosen.flatten == flatten else dataclasses.replace(chosen, flatten=flatten)
         depths, ranks = _numbers(self.depths_edit, "depths"), _numbers(self.ranks_edit, "ranks")
         if len(depths) != len(ranks):
             raise GeosegError(f"custom design: {len(depths)} depths but {len(ranks)} ranks; give one of each per level")
         return dataclasses.replace(self._base(), name=CUSTOM, depths=depths, ranks=ranks, up_depths=None,
-                                   description="custom depths and ranks")
+                                   description="custom depths and ranks", flatten=flatten)
 
-    def select_preset(self, preset: Preset) -> None:
+    def select_preset(self, preset: Preset, flatten: Optional[bool] = None) -> None:
         """Show ``preset`` (a model's): by name if it is a known one, else as a custom design
-        with its block and iterations."""
+        with its block and iterations; tick the depth box as ``flatten`` (default: the
+        preset's)."""
+        flatten = preset.flatten if flatten is None else flatten
+        self.flatten_check.setChecked(flatten)
         known = self._presets.get(preset.name)
+        if known is not None:
+            known = dataclasses.replace(known, flatten=preset.flatten)  # the box shows that one
         self.preset_combo.setCurrentIndex(self.preset_combo.findData(preset.name if known == preset else CUSTOM))
         if known != preset:
             self.depths_edit.setText(", ".join(map(str, preset.depths)))
@@ -147,7 +161,8 @@ class DesignPanel(QWidget):
 
     def set_editable(self, editable: bool) -> None:
         """Allow changes (not while training); depths and ranks only for a custom design."""
-        for widget in (self.preset_combo, self.iterations_spin, self.block_spin, self.device_combo):
+        for widget in (self.preset_combo, self.iterations_spin, self.block_spin, self.flatten_check,
+                       self.device_combo):
             widget.setEnabled(editable)
         for widget in (self.depths_edit, self.ranks_edit):
             widget.setEnabled(editable and self.custom)

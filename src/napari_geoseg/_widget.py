@@ -157,7 +157,7 @@ class SegmentationWidget(QWidget):
         self.preset_combo = self.design.preset_combo
         self.depths_edit, self.ranks_edit = self.design.depths_edit, self.design.ranks_edit
         self.iterations_spin, self.block_spin = self.design.iterations_spin, self.design.block_spin
-        self.device_combo = self.design.device_combo
+        self.device_combo, self.flatten_check = self.design.device_combo, self.design.flatten_check
         self.live_check = QCheckBox("Live: pick up new strokes while training")
         self.live_check.setChecked(True)
         self.probabilities_check = QCheckBox("Probabilities")
@@ -486,7 +486,8 @@ class SegmentationWidget(QWidget):
         if model is None:
             return None
         same = (model.preset.name == preset.name and model.preset.depths == preset.depths
-                and model.preset.ranks == preset.ranks and model.layout.mode == mode)
+                and model.preset.ranks == preset.ranks and model.layout.mode == mode
+                and (mode != "volume" or model.layout.flattened == preset.flatten))
         if not same:
             return None
         try:
@@ -709,7 +710,9 @@ class SegmentationWidget(QWidget):
         model = Model.load(path)
         self._model, self._model_source = model, Path(path).name
         self.class_table.set_names(dict(zip(model.class_ids, model.class_names)))
-        self.design.select_preset(model.preset)
+        # The model file, not its preset, says which depth channel it was trained with.
+        self.design.select_preset(model.preset, flatten=model.layout.flattened if model.layout.mode == "volume"
+                                  else None)
         self._update_model_label()
         self._update_buttons()
         return model

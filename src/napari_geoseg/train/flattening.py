@@ -36,7 +36,7 @@ __all__ = ["local_dips", "integrate_dips", "FlattenedDepth", "MAX_FLATTENING_VOX
 #: shift is a smooth, structural field.
 MAX_FLATTENING_VOXELS = 1 << 22
 #: Voxels of one lateral tile (halo included) whose dips are measured at once.
-TILE_VOXELS = 1 << 23
+TILE_VOXELS = 1 << 22
 #: Gaussian scales (voxels) of the derivatives and of the dip window.
 DIP_SCALES = (1.0, 4.0)
 
