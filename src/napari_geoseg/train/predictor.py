@@ -161,8 +161,9 @@ class Predictor:
         section on screen) restricts the work and the result to that box; the relative
         position channel still refers to the whole image, so the network sees the same
         features there as in a whole-image prediction. For a model with a flattened
-        depth channel the whole image is flattened first (read on every n-th trace when
-        large); pass ``flattened_depth`` (e.g. the :class:`Trainer`'s) to reuse one.
+        depth channel the whole image is flattened first (read once more, a tile at a
+        time: :class:`~napari_geoseg.train.flattening.FlattenedDepth`); pass
+        ``flattened_depth`` (e.g. the :class:`Trainer`'s) to reuse one.
         """
         self._stop.clear()
         model = self.model

@@ -153,7 +153,10 @@ class Trainer:
     never left half-updated. The final model holds the weights averaged over the last
     half of the iterations (:data:`AVERAGED_SHARE`), also when stopped in that half.
     Hyperspectral cubes with more bands than the preset's ``max_bands`` are binned
-    first (:func:`~napari_geoseg.train.layout.bin_bands`).
+    first (:func:`~napari_geoseg.train.layout.bin_bands`). Volumes get their flattened
+    depth as the position channel unless the preset's ``flatten`` is off (a continued
+    model keeps the channel it was trained with); it is kept as
+    :attr:`flattened_depth` for predictions of the same image to reuse.
     """
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
