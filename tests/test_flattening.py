@@ -110,6 +110,23 @@ def test_trainer_and_predictor_use_the_flattened_depth(tmp_path, monkeypatch):
     np.testing.assert_allclose(own.probabilities, reused.probabilities, atol=1e-6)
 
 
+def test_a_trainer_reuses_a_given_flattened_depth(monkeypatch):
+    volume = synthetic_seismic((24, 24, 32), seed=1)
+    first = Trainer(volume.image, volume.labels, preset="fast", iterations=1, block=16)
+    calls = []
+    original = flattening.FlattenedDepth.of.__func__
+    monkeypatch.setattr(flattening.FlattenedDepth, "of",
+                        classmethod(lambda cls, *a, **k: calls.append(1) or original(cls, *a, **k)))
+    again = Trainer(volume.image, volume.labels, preset="fast", iterations=1, block=16,
+                    flattened_depth=first.flattened_depth)
+    assert not calls and again.flattened_depth is first.flattened_depth
+    np.testing.assert_array_equal(again.features, first.features)
+    other = synthetic_seismic((24, 24, 16), seed=1)
+    with pytest.raises(ValueError, match="flattened depth of shape"):
+        Trainer(other.image, other.labels, preset="fast", iterations=1, block=16,
+                flattened_depth=first.flattened_depth)
+
+
 def test_preset_without_flattening_keeps_the_plain_depth():
     volume = synthetic_seismic((24, 24, 32), seed=1)
     preset = get_preset("fast", flatten=False)

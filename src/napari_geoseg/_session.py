@@ -288,7 +288,7 @@ class LiveSession(_Background):
         self._focus_moved = False
         self._model = model
         self._trainer = None
-        self._flattened_depth = None  # the trainer's, reused by every prediction of this image
+        self._flattened_depth = None  # the first trainer's, reused by later trainers and every prediction
         self.step = 0
 
     # -- called from the GUI thread --------------------------------------------------
@@ -350,7 +350,7 @@ class LiveSession(_Background):
             warnings.simplefilter("ignore")
             trainer = Trainer(self.image, labels, preset=self.preset, mode=self.mode if model is None else None,
                               iterations=self.iterations, block=self.block, seed=self.seed, device=self.device,
-                              model=model)
+                              model=model, flattened_depth=self._flattened_depth)
         names = trainer.model.class_names
         trainer.model.class_names = [self.class_names.get(int(v), n) for v, n in zip(trainer.model.class_ids, names)]
         return trainer

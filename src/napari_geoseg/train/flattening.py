@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.fft import dctn, idctn
 
-__all__ = ["local_dips", "integrate_dips", "FlattenedDepth", "MAX_FLATTENING_VOXELS"]
+__all__ = ["local_dips", "integrate_dips", "FlattenedDepth", "flattened_depth_of", "MAX_FLATTENING_VOXELS"]
 
 #: Volumes with more voxels have their shift solved on a grid of groups of traces: the
 #: shift is a smooth, structural field.
@@ -204,3 +204,15 @@ class FlattenedDepth:
         """The position channel of a box: flattened depth mapped to ``[-1, 1]`` as the plain
         relative depth would be (``-1`` at the first sample, ``1`` at the last, on average)."""
         return 2 * self.samples(box) / max(self.shape[2] - 1, 1) - 1
+
+
+def flattened_depth_of(volume, center: Optional[np.ndarray], scale: Optional[np.ndarray],
+                       reuse: Optional[FlattenedDepth] = None) -> FlattenedDepth:
+    """The flattened depth of ``volume``: ``reuse`` (one computed earlier for the same
+    volume, checked to have its spatial shape) or :meth:`FlattenedDepth.of`."""
+    if reuse is None:
+        return FlattenedDepth.of(volume, center, scale)
+    shape = tuple(int(s) for s in volume.shape[:3])
+    if reuse.shape != shape:
+        raise ValueError(f"flattened depth of shape {reuse.shape} given for an image of spatial shape {shape}")
+    return reuse

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import GeosegError, InputError
-from .flattening import FlattenedDepth
+from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .ordering import ordered_argmax
@@ -196,11 +196,8 @@ class Predictor:
         if out_ndim == 3:
             window = window[..., None] * tapers[2]
         position_axis = layout.position_axis
-        if model.layout.flattened and flattened_depth is None:
-            flattened_depth = FlattenedDepth.of(image, model.center, model.scale)
-        if flattened_depth is not None and flattened_depth.shape != full_spatial:
-            raise ValueError(f"flattened depth of shape {flattened_depth.shape} given for an image of "
-                             f"spatial shape {full_spatial}")
+        if model.layout.flattened:
+            flattened_depth = flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
         for done, corner in enumerate(corners, start=1):
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")

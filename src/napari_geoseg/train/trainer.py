@@ -15,7 +15,7 @@ import torch
 
 from ..errors import GeosegError, InputError
 from ..nn import partial_cross_entropy
-from .flattening import FlattenedDepth
+from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
@@ -144,6 +144,10 @@ class Trainer:
         Names of the classes, in order of label value.
     validation_fraction : float
         Share of labelled voxels held out to measure validation accuracy.
+    flattened_depth : FlattenedDepth, optional
+        The image's flattened depth from an earlier :class:`Trainer` (its
+        :attr:`flattened_depth`), reused instead of flattening the image again; a
+        live session passes it to every new trainer on the same image.
 
     Notes
     -----
@@ -165,7 +169,8 @@ class Trainer:
                  device: str | torch.device | None = "cpu",
                  model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
                  validation_fraction: float = 0.1, validate_every: int = 10,
-                 axes: Optional[Sequence[str]] = None) -> None:
+                 axes: Optional[Sequence[str]] = None,
+                 flattened_depth: Optional[FlattenedDepth] = None) -> None:
         image = np.asarray(image)
         if model is not None:
             preset = model.preset
@@ -231,7 +236,8 @@ class Trainer:
         self.model, self.layout = model, layout
         self.n_classes = n_classes
         #: The flattened depth of the image (volumes of a flattening layout), for predictions to reuse.
-        self.flattened_depth = FlattenedDepth.of(image, model.center, model.scale) if layout.flattened else None
+        self.flattened_depth = (flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
+                                if layout.flattened else None)
         position = self.flattened_depth.position() if self.flattened_depth is not None else None
         features, finite = build_features(image, layout, model.center, model.scale, model.channels,
                                           position=position)
