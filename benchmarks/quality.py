@@ -1,27 +1,39 @@
 """Segmentation quality of napari-geoseg against peers trained on the same sparse labels.
 
-Two cases, each over several label draws (seeds):
+A suite of cases from five families, each over several label draws (seeds); the cases
+are defined in ``cases.py`` (data, labels, truth, scored voxels) and the synthetic
+seismic volumes in ``seismic_generators.py``:
 
-- ``seismic``: ``synthetic_seismic((96, 96, 96), seed=s)``, labels only in its four
-  borehole columns, scored on every unlabelled voxel against the true units.
-- ``samson``: the real Samson hyperspectral scene (95 x 95 pixels, 156 bands) from
-  ``../shared/data/hyperspectral``; 5 labelled pixels per class drawn (seeded) among the
-  pixels whose largest abundance is at least 0.6, scored on those "clean" pixels minus
-  the labelled ones. Skipped with a message when the folder is absent.
+- synthetic seismic (``seismic``, ``seismic-thinbeds``, ``seismic-channels``: labels
+  in well columns; ``seismic-faults-noise``: strokes on two inline sections);
+- real SEG-Y (``volve-velocity``: velocity intervals; ``f3-envelope``: reflection
+  strength), labels in well columns;
+- reservoir grids (``reek-facies``, ``reek-facies-2prop``): facies from porosity (and
+  permeability), labels in well columns, inactive cells neither trained nor scored;
+- hyperspectral (``samson``, ``samson-counts``, ``samson-shape``, ``samson-brightness``,
+  ``indian-pines``, ``indian-pines-reflectance``): 5 labelled pixels per class;
+- image (``image-section``): a 2D seismic section with scribbles.
+
+Every case is scored on its unlabelled valid voxels that have a truth; a case whose data
+files are absent from ``../shared/data`` is skipped with a message. benchmarks/README.md
+describes each case, its labels and its scoring rule.
 
 Methods (all see the same labels; see benchmarks/README.md for the details):
 
 - ``ours``: ``Trainer(image, labels, preset="fast", seed=s).train()`` and
   ``Predictor(model).predict(image).labels``, default settings.
-- ``rf-raw``: random forest on the raw values (seismic amplitude; Samson spectrum).
-- ``rf-filters``: random forest on ilastik-style multi-scale filter features.
+- ``rf-raw``: random forest on the raw values (volume and image: the value of each
+  channel; cube: the spectrum).
+- ``rf-filters``: random forest on ilastik-style multi-scale filter features (3D filters
+  on each channel of a volume, 2D filters on each channel of an image, the spectrum plus
+  2D filters on PCA components for a cube).
 - ``svm-filters``: RBF SVM on the same features, standardised, C from a small
   cross-validation on the training labels.
 - ``unet``: a plain (non-invertible) U-Net of conv-BN-ReLU blocks, trained like ours
   (same blocks, augmentation, loss, Adam schedule and iterations; initial step
   ``--unet-lr``), its width chosen so that one training step peaks at about the memory
   of ours on the same block.
-- ``rf-filters-pos`` and ``rf-filters-flat`` (controls, seismic only, outside the
+- ``rf-filters-pos`` and ``rf-filters-flat`` (controls, volume cases only, outside the
   targets): ``rf-filters`` plus the plain relative depth, or plus the flattened depth
   (``FlattenedDepth``) that the Trainer gives ours and the U-Net as their position
   channel. They show how much of a score the position channel alone explains.
@@ -30,7 +42,8 @@ Every (case, method, seed) runs in a fresh subprocess, which reports its IoU, it
 train + predict time and its peak memory (VmHWM, reset after the data are loaded).
 
 Run ``python benchmarks/quality.py`` from the repository root (``--quick`` for a smoke
-test of about two minutes). Results go to ``benchmarks/results/quality.{json,md,png}``.
+test; ``--cases`` or ``--family`` to choose cases). Results go to
+``benchmarks/results/quality.{json,md,png}`` (and ``quality_maps.png``, the predicted maps).
 """
 
 from __future__ import annotations
@@ -54,9 +67,11 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 import _common
+import cases as suite
 
 MIB = 2**20
-CASES = ("seismic", "samson")
+CASES = suite.CASES
+FAMILIES = suite.FAMILIES
 METHODS = ("ours", "rf-raw", "rf-filters", "svm-filters", "unet", "rf-filters-pos", "rf-filters-flat")
 #: The peers the targets are about.
 PEERS = ("rf-raw", "rf-filters", "svm-filters", "unet")
@@ -64,21 +79,29 @@ PEERS = ("rf-raw", "rf-filters", "svm-filters", "unet")
 #: the U-Net get the Trainer's position channel (the flattened depth); these forests get
 #: the plain relative depth or that same flattened depth.
 CONTROLS = ("rf-filters-pos", "rf-filters-flat")
-#: Methods that only make sense for some cases (a cube's band position is not a pixel feature).
-METHOD_CASES = {"rf-filters-pos": ("seismic",), "rf-filters-flat": ("seismic",)}
+#: Methods that only make sense for some kinds of case (a cube's band position is not a
+#: pixel feature; a 2D image has no depth axis).
+# Methods that do not depend on the engine's network: their runs can be reused (--reuse).
+CLASSICAL = ("rf-raw", "rf-filters", "svm-filters", "rf-filters-pos", "rf-filters-flat")
+METHOD_KINDS = {"rf-filters-pos": ("volume",), "rf-filters-flat": ("volume",)}
 #: ilastik's default scales.
 SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0)
 SVM_C_GRID = (1.0, 10.0, 100.0)
-#: Samson: PCA components of the spectrum that get the spatial filters.
+#: Cubes: PCA components of the spectrum that get the spatial filters.
 SAMSON_PCA = 3
-SAMSON_CLEAN = 0.6
-SAMSON_LABELS_PER_CLASS = 5
-SAMSON_CLASSES = ("rock", "tree", "water")
-SAMSON_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "hyperspectral"
+SAMSON_CLEAN = suite.SAMSON_CLEAN
+SAMSON_LABELS_PER_CLASS = suite.PIXELS_PER_CLASS
+SAMSON_CLASSES = suite.SAMSON_CLASSES
+DATA_DIR = suite.DATA_DIR
+SAMSON_DIR = DATA_DIR / "hyperspectral"
 #: U-Net base widths tried by the memory calibration (doubling per level).
 UNET_WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
-#: Targets: ours on seismic reaches this mean IoU and beats the best peer by this margin;
-#: on Samson it at least matches the best peer.
+#: Targets: on every case ours at least matches the best peer (means over the draws); over
+#: the cases, ours' mean beats the mean of the best peers by SUITE_MARGIN; in every draw
+#: ours is within DRAW_TOLERANCE of that draw's best peer. On ``seismic`` ours also
+#: reaches SEISMIC_MIN_IOU and beats the best peer by SEISMIC_MARGIN (the original targets).
+SUITE_MARGIN = 0.03
+DRAW_TOLERANCE = 0.01
 SEISMIC_MIN_IOU = 0.95
 SEISMIC_MARGIN = 0.05
 #: Initial Adam step of the U-Net (decaying to a tenth like ours).
@@ -90,59 +113,31 @@ QUICK_BAND_STEP = 4
 
 # == data (made by the driver, read by the workers) ====================================
 def make_case(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Image, sparse labels, truth and the mask of scored voxels of one label draw."""
-    if case == "seismic":
-        from napari_geoseg.data import synthetic_seismic
-
-        volume = synthetic_seismic((args.size,) * 3, seed=seed)
-        labels = volume.labels
-        return {"image": volume.image, "labels": labels, "truth": volume.truth,
-                "score_mask": labels == 0, "class_names": list(volume.class_names),
-                # Preview: the inline through the first borehole (crossline x sample).
-                "preview_index": int(volume.boreholes[0][0])}
-    if case == "samson":
-        cube, abundance = load_samson(args.samson_dir)
-        if args.band_step > 1:
-            cube = cube[..., ::args.band_step]
-        truth = (abundance.argmax(-1) + 1).astype(np.uint8)
-        clean = abundance.max(-1) >= SAMSON_CLEAN
-        rng = np.random.default_rng(seed)
-        labels = np.zeros(truth.shape, np.uint8)
-        for k in range(1, len(SAMSON_CLASSES) + 1):
-            rows, cols = np.nonzero((truth == k) & clean)
-            take = rng.choice(rows.size, SAMSON_LABELS_PER_CLASS, replace=False)
-            labels[rows[take], cols[take]] = k
-        return {"image": np.ascontiguousarray(cube, dtype=np.float32), "labels": labels, "truth": truth,
-                "score_mask": clean & (labels == 0), "class_names": list(SAMSON_CLASSES),
-                "preview_index": -1}
-    raise ValueError(f"unknown case {case!r}")
+    """Image, sparse labels, truth, scored voxels, kind and family of one label draw (``cases.py``)."""
+    return suite.make_case(case, seed, args)
 
 
 def load_samson(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Samson cube ``(rows, cols, bands)`` and abundances ``(rows, cols, 3)``, as the data README says."""
-    from napari_geoseg.io import read_volume
+    """Samson cube ``(rows, cols, bands)`` and abundances ``(rows, cols, 3)`` (``cases.load_samson``)."""
+    return suite.load_samson(folder)
 
-    y = np.asarray(read_volume(folder / "Samson.mat", variable="Y").data, dtype=np.float64)
-    a = np.asarray(read_volume(folder / "_EndSamson.mat", variable="A").data, dtype=np.float64)
-    side = math.isqrt(y.shape[1])
-    if side * side != y.shape[1] or a.shape != (len(SAMSON_CLASSES), y.shape[1]):
-        raise ValueError(f"unexpected Samson shapes: Y {y.shape}, A {a.shape}")
-    cube = y.reshape(y.shape[0], side, side, order="F").transpose(1, 2, 0)
-    abundance = a.reshape(a.shape[0], side, side, order="F").transpose(1, 2, 0)
-    return cube.astype(np.float32), abundance
+
+#: Keys of a label draw besides the arrays, kept through the worker's ``.npz``.
+CASE_KEYS = ("preview_index", "kind", "family", "label_rule")
 
 
 def save_case(data: dict[str, Any], path: Path) -> None:
     np.savez(path, image=data["image"], labels=data["labels"], truth=data["truth"],
              score_mask=data["score_mask"], class_names=np.array(data["class_names"]),
-             preview_index=np.array(data["preview_index"]))
+             **{key: np.array(data[key]) for key in CASE_KEYS})
 
 
 def load_case(path: Path) -> dict[str, Any]:
     with np.load(path) as blob:
         return {"image": blob["image"], "labels": blob["labels"], "truth": blob["truth"],
                 "score_mask": blob["score_mask"], "class_names": [str(n) for n in blob["class_names"]],
-                "preview_index": int(blob["preview_index"])}
+                "preview_index": int(blob["preview_index"]), "kind": str(blob["kind"]),
+                "family": str(blob["family"]), "label_rule": str(blob["label_rule"])}
 
 
 # == memory ==============================================================================
@@ -224,32 +219,65 @@ def filter_features(image: np.ndarray, sigmas: tuple[float, ...] = SIGMAS, inclu
     return out
 
 
+def channels_of(image: np.ndarray, kind: str) -> list[np.ndarray]:
+    """The single-channel images of a volume or a 2D image, NaN cells filled with the channel's median."""
+    spatial = 3 if kind == "volume" else 2
+    stack = image[..., None] if image.ndim == spatial else image
+    out = []
+    for c in range(stack.shape[-1]):
+        channel = np.asarray(stack[..., c], dtype=np.float32)
+        finite = np.isfinite(channel)
+        if not finite.all():
+            fill = float(np.median(channel[finite])) if finite.any() else 0.0
+            channel = np.where(finite, channel, np.float32(fill))
+        out.append(np.ascontiguousarray(channel))
+    return out
+
+
 def raw_features(image: np.ndarray, labels_ndim: int) -> np.ndarray:
-    """One row per labelled-grid voxel: the amplitude (volume) or the spectrum (cube)."""
+    """One row per labelled-grid voxel: its values (volume, image) or spectrum (cube); NaN -> channel median."""
     n = int(np.prod(image.shape[:labels_ndim]))
-    return np.ascontiguousarray(image.reshape(n, -1), dtype=np.float32)
+    features = np.array(image.reshape(n, -1), dtype=np.float32)
+    for c in range(features.shape[1]):
+        finite = np.isfinite(features[:, c])
+        if not finite.all():
+            features[~finite, c] = np.median(features[finite, c]) if finite.any() else 0.0
+    return features
 
 
-def peer_features(case: str, image: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-    """Filter features of a case: 3D filters on the amplitude, or spectrum + 2D filters on PCA components."""
-    if case == "seismic":
-        features = filter_features(image)
-        return features, {"features": f"amplitude + 9 filters x {len(SIGMAS)} sigmas (3D)",
-                          "n_features": features.shape[1]}
+def peer_features(kind: str, image: np.ndarray, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Filter features of a label draw, by its kind.
+
+    Volume: 3D filters on each channel (NaN cells filled with the channel's median),
+    concatenated. Image: 2D filters on each channel, the same way. Cube: the spectrum
+    plus 2D filters on its first PCA components.
+    """
+    if kind in ("volume", "image"):
+        channels = channels_of(image, kind)
+        features = np.ascontiguousarray(np.concatenate([filter_features(c) for c in channels], 1))
+        d = 3 if kind == "volume" else 2
+        per_sigma = 3 + 2 * d
+        return features, {"features": f"{len(channels)} channel(s) x (value + {per_sigma} filters x "
+                                      f"{len(SIGMAS)} sigmas, {d}D)", "n_features": features.shape[1]}
+    if kind != "cube":
+        raise ValueError(f"unknown kind {kind!r}")
     from sklearn.decomposition import PCA
 
-    rows, cols, bands = image.shape
-    spectra = image.reshape(-1, bands).astype(np.float32)
+    rows, cols, bands = image.shape[:3]
+    spectra = image.reshape(rows * cols, -1).astype(np.float32)
     components = PCA(n_components=SAMSON_PCA, random_state=seed).fit_transform(spectra).astype(np.float32)
     parts = [spectra] + [filter_features(components[:, c].reshape(rows, cols)) for c in range(SAMSON_PCA)]
     features = np.ascontiguousarray(np.concatenate(parts, 1))
-    return features, {"features": f"spectrum ({bands}) + {SAMSON_PCA} PCA components x (raw + 7 filters x "
-                                  f"{len(SIGMAS)} sigmas, 2D)", "n_features": features.shape[1]}
+    return features, {"features": f"spectrum ({spectra.shape[1]}) + {SAMSON_PCA} PCA components x (raw + 7 "
+                                  f"filters x {len(SIGMAS)} sigmas, 2D)", "n_features": features.shape[1]}
 
 
-def label_groups(labels: np.ndarray, case: str) -> Optional[np.ndarray]:
-    """Cross-validation groups of the labelled voxels: one per borehole column (seismic)."""
-    if case != "seismic":
+def label_groups(labels: np.ndarray, kind: str, label_rule: str = "wells") -> Optional[np.ndarray]:
+    """Cross-validation groups of the labelled voxels: one per well column (volumes labelled in wells).
+
+    Strokes, pixels and 2D labels: None (the SVM then uses stratified folds).
+    """
+    if kind != "volume" or label_rule != "wells":
         return None
     from scipy import ndimage as ndi
 
@@ -303,29 +331,22 @@ def build_unet(in_channels: int, n_classes: int, width: int, levels: int, dim: i
 class UNetRecipe:
     """How the U-Net reads the Trainer's blocks: its input channels and spatial dimension.
 
-    Volumes: the Trainer's first ``image channels + 1`` feature channels (normalised
-    amplitude and position, the flattened depth; the rest are repeats that only an
-    invertible network needs), 3D. Cubes: the normalised spectrum as channels of a 2D
-    map (rows, cols), the band-position channel dropped.
+    The same feature channels ours reads (normalised image channels, or a cube's binned
+    bands; the position channel of volumes, the flattened depth; the data mask), over
+    the same spatial axes (3D for volumes, 2D for maps).
     """
 
     def __init__(self, trainer) -> None:
-        self.spectral = trainer.layout.mode == "spectral"
-        if self.spectral:
-            self.in_channels, self.dim = trainer.features.shape[-1], 2
-        else:
-            self.in_channels = trainer.layout.image_channels + (trainer.layout.position_axis is not None)
-            self.dim = trainer.layout.spatial_ndim
+        self.in_channels, self.dim = trainer.features.shape[0], trainer.layout.network_ndim
 
     def block_input(self, x):
         """Network input from a Trainer batch ``(1, C, *block)``."""
-        return x[:, 0].permute(0, 3, 1, 2) if self.spectral else x[:, :self.in_channels]
+        return x
 
     def image_input(self, features: np.ndarray):
         import torch
 
-        array = np.moveaxis(features[0], -1, 0) if self.spectral else features[:self.in_channels]
-        return torch.from_numpy(np.ascontiguousarray(array))[None]
+        return torch.from_numpy(np.ascontiguousarray(features))[None]
 
 
 def unet_loss(trainer, unet, x, y):
@@ -423,21 +444,21 @@ def method_rf_raw(data, case, seed, args, times):
     start = time.perf_counter()
     features = raw_features(data["image"], data["labels"].ndim)
     times["features_s"] = time.perf_counter() - start
-    return _fit_predict_rf(features, data, seed, args, times,
-                           {"features": "amplitude" if case == "seismic" else "spectrum",
-                            "n_features": features.shape[1]})
+    name = "spectrum" if data["kind"] == "cube" else "value of each channel (NaN: channel median)"
+    return _fit_predict_rf(features, data, seed, args, times, {"features": name, "n_features": features.shape[1]})
 
 
 def method_rf_filters(data, case, seed, args, times):
     start = time.perf_counter()
-    features, info = peer_features(case, data["image"], seed)
+    features, info = peer_features(data["kind"], data["image"], seed)
     times["features_s"] = time.perf_counter() - start
     return _fit_predict_rf(features, data, seed, args, times, info)
 
 
 def _fit_predict_rf_with_position(position: np.ndarray, name: str, data, case, seed, args, times, start):
-    features, info = peer_features(case, data["image"], seed)
-    features = np.concatenate([features, np.broadcast_to(position, data["image"].shape).reshape(-1, 1)], 1)
+    features, info = peer_features(data["kind"], data["image"], seed)
+    position = np.broadcast_to(np.asarray(position, np.float32), data["labels"].shape).reshape(-1, 1)
+    features = np.concatenate([features, position], 1)
     times["features_s"] = time.perf_counter() - start
     info = {**info, "features": info["features"] + f" + {name}", "n_features": features.shape[1]}
     return _fit_predict_rf(features, data, seed, args, times, info)
@@ -447,7 +468,7 @@ def method_rf_filters_pos(data, case, seed, args, times):
     start = time.perf_counter()
     # The plain position channel (layout.build_features): 2 i / (n - 1) - 1 down the
     # vertical (last) axis.
-    depth = np.linspace(-1, 1, data["image"].shape[-1], dtype=np.float32)
+    depth = np.linspace(-1, 1, data["labels"].shape[-1], dtype=np.float32)
     return _fit_predict_rf_with_position(depth, "relative vertical position", data, case, seed, args, times, start)
 
 
@@ -467,7 +488,7 @@ def method_svm_filters(data, case, seed, args, times):
     from sklearn.svm import SVC
 
     start = time.perf_counter()
-    features, info = peer_features(case, data["image"], seed)
+    features, info = peer_features(data["kind"], data["image"], seed)
     # Standardised over the whole image (no labels involved, like the features themselves).
     features = StandardScaler(copy=False).fit_transform(features)
     times["features_s"] = time.perf_counter() - start
@@ -475,10 +496,10 @@ def method_svm_filters(data, case, seed, args, times):
     train = labels > 0
     x, y = features[train], labels[train]
     start = time.perf_counter()
-    groups = label_groups(data["labels"], case)
+    groups = label_groups(data["labels"], data["kind"], data.get("label_rule", "wells"))
     if groups is not None and len(np.unique(groups)) >= 2:
         folds = list(GroupKFold(n_splits=len(np.unique(groups))).split(x, y, groups))
-        cv_name = "leave one borehole out"
+        cv_name = "leave one well out"
     else:
         n_splits = max(2, min(5, int(np.bincount(y)[1:].min())))
         folds = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(x, y))
@@ -572,7 +593,7 @@ def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     def make():
         torch.manual_seed(args.seed)
         if args.method == "ours":
-            net = Model.build_net(trainer.preset, trainer.model.channels, trainer.layout.spatial_ndim)
+            net = Model.build_net(trainer.preset, trainer.layout, trainer.model.in_channels, trainer.model.channels)
             loss = lambda xb, yb: trainer._loss(net, xb, yb)  # noqa: E731
         else:
             net = build_unet(recipe.in_channels, trainer.n_classes, args.unet_width, args.unet_levels, recipe.dim)
@@ -585,10 +606,9 @@ def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
         loss(xb, yb).backward()
         optimizer.step()
 
-    # Warm-up on a small crop: 8 voxels along the lateral axes (and the vertical one of a
-    # volume; a cube keeps its bands, which the loss slices and the 2D U-Net reads as channels).
-    small = [slice(None), slice(None), slice(0, 8), slice(0, 8)]
-    small.append(slice(None) if trainer.layout.mode == "spectral" else slice(0, 8))
+    # Warm-up on a small crop: 8 voxels along every spatial axis of the network (a cube's
+    # bands are channels).
+    small = [slice(None), slice(None)] + [slice(0, 8)] * trainer.layout.network_ndim
     y_small = y[tuple(small[:1] + small[2:1 + y.ndim])]
     step(*make(), x[tuple(small)].contiguous(), y_small.contiguous())
     gc.collect()
@@ -701,15 +721,17 @@ def calibrate_unet(case: str, data_path: Path, seed: int, args: argparse.Namespa
             "ratio": measured[best]["step_peak_delta_bytes"] / target}
 
 
-STREAM_HEADER = f"{'case':8s} {'method':14s} {'seed':>4s} {'mean IoU':>8s}  {'per-class IoU':22s} " \
+STREAM_HEADER = f"{'case':24s} {'method':15s} {'seed':>4s} {'mean IoU':>8s}  {'per-class IoU':22s} " \
                 f"{'time s':>8s} {'peak MiB':>9s} {'process MiB':>11s}"
 
 
 def stream_row(r: dict[str, Any]) -> str:
-    head = f"{r['case']:8s} {r['method']:14s} {r['seed']:4d}"
+    head = f"{r['case']:24s} {r['method']:15s} {r['seed']:4d}"
     if not r.get("ok"):
         return f"{head} FAILED: {r.get('error', '?').splitlines()[-1][:100]}"
     per_class = " / ".join(f"{v:.3f}" for v in r["iou"])
+    if len(r["iou"]) > 4:
+        per_class = f"{len(r['iou'])} classes, min {np.nanmin(r['iou']):.3f}"
     return (f"{head} {r['mean_iou']:8.3f}  {per_class:22s} {r['seconds']:8.1f} "
             f"{r['peak_delta_bytes'] / MIB:9.1f} {r['peak_rss_bytes'] / MIB:11.1f}")
 
@@ -723,7 +745,8 @@ def summarise(results: list[dict[str, Any]], cases: list[str], methods: list[str
             good = [r for r in runs if r.get("ok")]
             if not runs:
                 continue
-            entry: dict[str, Any] = {"case": case, "method": method, "seeds": [r["seed"] for r in good],
+            entry: dict[str, Any] = {"case": case, "method": method, "family": runs[0].get("family"),
+                                     "kind": runs[0].get("kind"), "seeds": [r["seed"] for r in good],
                                      "failed_seeds": [r["seed"] for r in runs if not r.get("ok")]}
             if good:
                 means = [r["mean_iou"] for r in good]
@@ -739,39 +762,72 @@ def summarise(results: list[dict[str, Any]], cases: list[str], methods: list[str
     return summary
 
 
-def check_targets(summary: list[dict[str, Any]], cases: list[str], quick: bool) -> dict[str, Any]:
-    """Seismic: ours >= 0.95 and >= best peer + 0.05; Samson: ours >= best peer (means over seeds)."""
+def check_targets(summary: list[dict[str, Any]], cases: list[str], quick: bool,
+                  results: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+    """The suite's targets (means over the draws unless said otherwise).
+
+    - every case: ours >= the best peer;
+    - every case, every draw: ours >= that draw's best peer - ``DRAW_TOLERANCE``;
+    - over the cases with ours and a peer: mean of ours >= mean of the best peers + ``SUITE_MARGIN``;
+    - ``seismic`` (the original targets): ours >= ``SEISMIC_MIN_IOU`` and >= the best peer + ``SEISMIC_MARGIN``.
+
+    Controls (``CONTROLS``) are reported next to ours, outside the targets.
+    """
     by = {(s["case"], s["method"]): s for s in summary if "mean_iou" in s}
     targets: dict[str, Any] = {}
+    results = results or []
 
-    def peers_of(case: str) -> list[dict[str, Any]]:
-        return [s for (c, m), s in by.items() if c == case and m in PEERS]
+    def entry(text: str, passed: bool, **extra: Any) -> dict[str, Any]:
+        return {"evaluated": True, "rule": text, "passed": bool(passed), "quick": quick, **extra}
 
-    for case, rules in (("seismic", ("min", "margin")), ("samson", ("match",))):
-        if case not in cases:
-            continue
+    suite_ours, suite_best = [], []
+    for case in cases:
         ours = by.get((case, "ours"))
-        peers = peers_of(case)
+        peers = [s for (c, m), s in by.items() if c == case and m in PEERS]
         best = max(peers, key=lambda s: s["mean_iou"]) if peers else None
-        for rule in rules:
-            name = {"min": f"{case}_ours_at_least_{SEISMIC_MIN_IOU}",
-                    "margin": f"{case}_ours_beats_best_peer_by_{SEISMIC_MARGIN}",
-                    "match": f"{case}_ours_at_least_best_peer"}[rule]
-            if ours is None or (rule != "min" and best is None):
-                targets[name] = {"evaluated": False, "reason": "needs ours" + ("" if rule == "min" else
-                                                                             " and at least one peer")}
-                continue
-            if rule == "min":
-                text, passed = f"ours {ours['mean_iou']:.3f} >= {SEISMIC_MIN_IOU}", ours["mean_iou"] >= SEISMIC_MIN_IOU
+        name = f"{case}_ours_at_least_best_peer"
+        if ours is None or best is None:
+            targets[name] = {"evaluated": False, "reason": "needs ours and at least one peer"}
+        else:
+            suite_ours.append(ours["mean_iou"])
+            suite_best.append(best["mean_iou"])
+            targets[name] = entry(f"ours {ours['mean_iou']:.3f} >= {best['method']} {best['mean_iou']:.3f}",
+                                  ours["mean_iou"] >= best["mean_iou"], ours=ours["mean_iou"],
+                                  best_peer=best["method"], best_peer_iou=best["mean_iou"], seeds=ours["seeds"])
+            # Per draw: ours against the best peer of the same seed.
+            draws, failed = [], []
+            for seed in ours["seeds"]:
+                runs = {r["method"]: r["mean_iou"] for r in results
+                        if r.get("ok") and r["case"] == case and r["seed"] == seed}
+                peer_runs = {m: v for m, v in runs.items() if m in PEERS}
+                if "ours" not in runs or not peer_runs:
+                    continue
+                best_method = max(peer_runs, key=peer_runs.get)
+                ok = runs["ours"] >= peer_runs[best_method] - DRAW_TOLERANCE
+                draws.append({"seed": seed, "ours": runs["ours"], "best_peer": best_method,
+                              "best_peer_iou": peer_runs[best_method], "passed": bool(ok)})
+                if not ok:
+                    failed.append(f"seed {seed}: {runs['ours']:.3f} < {best_method} {peer_runs[best_method]:.3f}")
+            if draws:
+                text = (f"every draw: ours >= that draw's best peer - {DRAW_TOLERANCE} "
+                        + (f"({len(draws)} draws)" if not failed else "(" + "; ".join(failed) + ")"))
+                targets[f"{case}_ours_per_draw_within_{DRAW_TOLERANCE}_of_best_peer"] = entry(
+                    text, not failed, draws=draws)
+        if case == "seismic":
+            if ours is None:
+                targets[f"seismic_ours_at_least_{SEISMIC_MIN_IOU}"] = {"evaluated": False, "reason": "needs ours"}
             else:
-                margin = SEISMIC_MARGIN if rule == "margin" else 0.0
-                passed = ours["mean_iou"] >= best["mean_iou"] + margin
-                text = (f"ours {ours['mean_iou']:.3f} >= {best['method']} {best['mean_iou']:.3f}"
-                        + (f" + {margin}" if margin else ""))
-            targets[name] = {"evaluated": True, "rule": text, "passed": bool(passed),
-                             "ours": ours["mean_iou"], "best_peer": best["method"] if best else None,
-                             "best_peer_iou": best["mean_iou"] if best else None,
-                             "seeds": ours["seeds"], "quick": quick}
+                targets[f"seismic_ours_at_least_{SEISMIC_MIN_IOU}"] = entry(
+                    f"ours {ours['mean_iou']:.3f} >= {SEISMIC_MIN_IOU}", ours["mean_iou"] >= SEISMIC_MIN_IOU,
+                    ours=ours["mean_iou"], seeds=ours["seeds"])
+            name = f"seismic_ours_beats_best_peer_by_{SEISMIC_MARGIN}"
+            if ours is None or best is None:
+                targets[name] = {"evaluated": False, "reason": "needs ours and at least one peer"}
+            else:
+                targets[name] = entry(
+                    f"ours {ours['mean_iou']:.3f} >= {best['method']} {best['mean_iou']:.3f} + {SEISMIC_MARGIN}",
+                    ours["mean_iou"] >= best["mean_iou"] + SEISMIC_MARGIN, ours=ours["mean_iou"],
+                    best_peer=best["method"], best_peer_iou=best["mean_iou"], seeds=ours["seeds"])
         for control in CONTROLS:
             if ours is not None and (case, control) in by:
                 other = by[(case, control)]["mean_iou"]
@@ -779,6 +835,14 @@ def check_targets(summary: list[dict[str, Any]], cases: list[str], quick: bool) 
                     "evaluated": True, "informational": True, "ours": ours["mean_iou"], control: other,
                     "rule": f"control, not a target: ours {ours['mean_iou']:.3f} vs {control} {other:.3f} "
                             f"(difference {ours['mean_iou'] - other:+.3f})"}
+    name = f"suite_mean_ours_beats_mean_best_peer_by_{SUITE_MARGIN}"
+    if not suite_ours:
+        targets[name] = {"evaluated": False, "reason": "needs ours and a peer on at least one case"}
+    else:
+        mean_ours, mean_best = float(np.mean(suite_ours)), float(np.mean(suite_best))
+        targets[name] = entry(f"mean over {len(suite_ours)} cases: ours {mean_ours:.3f} >= best peers "
+                              f"{mean_best:.3f} + {SUITE_MARGIN}", mean_ours >= mean_best + SUITE_MARGIN,
+                              ours=mean_ours, best_peer_iou=mean_best, n_cases=len(suite_ours))
     return targets
 
 
@@ -798,7 +862,10 @@ def summary_table(summary: list[dict[str, Any]], class_names: dict[str, list[str
             rows.append([s["case"], s["method"], "failed", "", "", "", "", ""])
             continue
         names = class_names.get(s["case"], [])
-        per_class = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, s["iou"]))
+        if len(names) > 4:  # e.g. Indian Pines' 16 classes: the full list is in the JSON
+            per_class = f"{len(names)} classes: min {np.nanmin(s['iou']):.3f}, median {np.nanmedian(s['iou']):.3f}"
+        else:
+            per_class = ", ".join(f"{n} {v:.3f}" for n, v in zip(names, s["iou"]))
         spread = f" ± {s['mean_iou_std']:.3f}" if len(s["seeds"]) > 1 else ""
         method = s["method"] + (" (control)" if s["method"] in CONTROLS else "")
         rows.append([s["case"], method, f"{s['mean_iou']:.3f}{spread}", per_class,
@@ -818,7 +885,8 @@ def markdown(payload: dict[str, Any], table: str) -> str:
         "",
     ]
     if payload["quick"]:
-        lines += ["**Quick run** (smoke test): a 48^3 seismic volume, Samson bands thinned, one seed and "
+        lines += [f"**Quick run** (smoke test): {settings['seismic_size']}^3 synthetic seismic volumes, hyperspectral "
+                  f"bands thinned (every {settings['band_step']}th), seeds {settings['seeds']} and "
                   f"{settings['iterations']} iterations; the scores say nothing about the methods. "
                   "Run without `--quick` for the benchmark.", ""]
     lines += [
@@ -827,16 +895,29 @@ def markdown(payload: dict[str, Any], table: str) -> str:
         f"{settings['jobs']}; load average at start {machine['load_average']}, at the end "
         f"{machine.get('load_average_after')}; {payload['total_seconds'] / 60:.1f} min in all.",
         "",
-        "Mean IoU over the scored voxels (seismic: all unlabelled voxels; Samson: pixels whose largest "
-        f"abundance is >= {SAMSON_CLEAN}, labelled ones excluded), averaged over the seeds (± standard "
-        "deviation across seeds); per-class IoU averaged the same way. Time: train + predict (features "
+        "Mean IoU over the scored voxels of each case (its unlabelled valid voxels with a truth; see the "
+        "cases below), averaged over the seeds (± standard deviation across seeds); per-class IoU averaged "
+        "the same way. Time: train + predict (features "
         "included) in the worker, not counting process start and data loading. *peak MiB*: peak resident "
         "memory while the method ran above the resident memory just before it (data loaded, libraries "
         "imported; the largest over the seeds); *process peak MiB*: the whole process's peak.",
         "",
+        matrix_table(payload),
+        "",
         table,
         "",
+        "## Cases",
+        "",
     ]
+    for case, info in payload["cases"].items():
+        if "skipped" in info:
+            continue
+        draw = info["draws"][0]
+        lines.append(f"- `{case}` ({info['family']}, {info['kind']}; image {draw['image_shape']}, "
+                     f"{len(payload['class_names'].get(case, []))} classes, labelled "
+                     f"{[d['labelled'] for d in info['draws']]}, scored {[d['scored'] for d in info['draws']]}): "
+                     f"{info['description']}.")
+    lines.append("")
     skipped = [f"- {case}: {info['skipped']}" for case, info in payload["cases"].items() if "skipped" in info]
     lines += skipped + ([""] if skipped else []) + ["## Targets", ""]
     for name, t in payload["targets"].items():
@@ -855,6 +936,32 @@ def markdown(payload: dict[str, Any], table: str) -> str:
     lines += ["", "## Every run", "", payload["runs_table"], "",
               "What each method is and how it is measured: [benchmarks/README.md](../README.md).", ""]
     return "\n".join(lines)
+
+
+def matrix_table(payload: dict[str, Any]) -> str:
+    """Mean IoU per case (rows) and method (columns), the best peer of each case in bold."""
+    by = {(s["case"], s["method"]): s for s in payload["summary"] if "mean_iou" in s}
+    cases = _case_order(payload)
+    methods = [m for m in payload["settings"]["methods"] if any((c, m) in by for c in cases)]
+    rows = []
+    for case in cases:
+        peers = {m: by[(case, m)]["mean_iou"] for m in methods if m in PEERS and (case, m) in by}
+        best = max(peers, key=peers.get) if peers else None
+        cells = []
+        for m in methods:
+            if (case, m) not in by:
+                cells.append("")
+                continue
+            value = f"{by[(case, m)]['mean_iou']:.3f}"
+            cells.append(f"**{value}**" if m == best else value)
+        rows.append([case, payload["families"].get(case, "")] + cells)
+    means = []
+    for m in methods:
+        values = [by[(c, m)]["mean_iou"] for c in cases if (c, m) in by]
+        means.append(f"{np.mean(values):.3f} ({len(values)})" if values else "")
+    rows.append(["mean (cases)", ""] + means)
+    return _common.format_table(["case", "family"] + [m + (" (control)" if m in CONTROLS else "") for m in methods],
+                                rows)
 
 
 def runs_table(results: list[dict[str, Any]]) -> str:
@@ -879,97 +986,162 @@ def runs_table(results: list[dict[str, Any]]) -> str:
                                 rows)
 
 
-def plot(payload: dict[str, Any], previews: dict[tuple[str, str], np.ndarray],
-         truths: dict[str, np.ndarray], out: Path) -> None:
-    """Per case: mean IoU bars (dots: seeds) with time and memory, and the first seed's maps."""
+def _case_order(payload: dict[str, Any]) -> list[str]:
+    summary = [s for s in payload["summary"] if "mean_iou" in s]
+    return [c for c in payload["settings"]["cases"] if any(s["case"] == c for s in summary)]
+
+
+def plot(payload: dict[str, Any], out: Path) -> None:
+    """Main figure: mean IoU per case and method (bars; dots: the draws), and train + predict time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    summary = {(s["case"], s["method"]): s for s in payload["summary"] if "mean_iou" in s}
+    cases = _case_order(payload)
+    if not cases:
+        return
+    methods = [m for m in payload["settings"]["methods"] if any((c, m) in summary for c in cases)]
+    palette = iter(["C0", "C1", "C2", "C4", "C5", "C6", "C7", "C8", "C9"])  # C3 (red) is ours
+    colours = {m: ("C3" if m == "ours" else next(palette, "0.5")) for m in methods}
+    width = 0.8 / max(len(methods), 1)
+    fig, (ax, ax_t) = plt.subplots(2, 1, figsize=(max(7.0, 2.5 + 0.25 * len(cases) * len(methods)), 7.5),
+                                   sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}, constrained_layout=True)
+    xs = np.arange(len(cases))
+    for k, method in enumerate(methods):
+        offset = (k - (len(methods) - 1) / 2) * width
+        control = method in CONTROLS
+        for x, case in zip(xs, cases):
+            s = summary.get((case, method))
+            if s is None:
+                continue
+            ax.bar(x + offset, s["mean_iou"], width, color=colours[method], alpha=0.85,
+                   hatch="//" if control else "", edgecolor="white" if control else None, lw=0)
+            seeds = [r["mean_iou"] for r in payload["results"]
+                     if r.get("ok") and r["case"] == case and r["method"] == method]
+            ax.plot([x + offset] * len(seeds), seeds, "k.", ms=3)
+            ax_t.bar(x + offset, s["seconds"], width, color=colours[method], alpha=0.85,
+                     hatch="//" if control else "", lw=0)
+    if "seismic" in cases:
+        x = cases.index("seismic")
+        ax.plot([x - 0.45, x + 0.45], [SEISMIC_MIN_IOU] * 2, color="C3", lw=0.8, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("mean IoU on scored voxels")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(handles=[Patch(facecolor=colours[m], hatch="//" if m in CONTROLS else "",
+                             label=m + (" (control)" if m in CONTROLS else "")) for m in methods],
+              fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    families = payload.get("families", {})
+    ax.set_title(f"Same sparse labels, different methods ({'quick run' if payload['quick'] else 'benchmark'})\n"
+                 f"bars: mean over seeds {payload['settings']['seeds']}, dots: each draw", fontsize=9)
+    ax_t.set_yscale("log")
+    ax_t.set_ylabel("train + predict s")
+    ax_t.grid(axis="y", alpha=0.3)
+    ax_t.set_xticks(xs, [f"{c}\n({families.get(c, '')})" for c in cases], rotation=35, ha="right", fontsize=7)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_maps(payload: dict[str, Any], previews: dict[tuple[str, str], np.ndarray],
+              truths: dict[str, np.ndarray], out: Path) -> bool:
+    """Optional figure: per case, the truth and each method's map of the first seed (one row per case)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
 
-    summary = [s for s in payload["summary"] if "mean_iou" in s]
-    cases = [c for c in payload["settings"]["cases"] if any(s["case"] == c for s in summary)]
-    if not cases:
-        return
-    n_maps = 1 + max(sum(s["case"] == c for s in summary) for c in cases)
-    fig = plt.figure(figsize=(3.4 + 1.9 * n_maps, 3.6 * len(cases)), constrained_layout=True)
-    grid = fig.add_gridspec(len(cases), 1 + n_maps, width_ratios=[2.8] + [1] * n_maps)
+    cases = [c for c in _case_order(payload) if c in truths]
+    if not cases or not previews:
+        return False
+    methods = [m for m in payload["settings"]["methods"] if any((c, m) in previews for c in cases)]
+    panels = 1 + len(methods)
+    fig, axes = plt.subplots(len(cases), panels, figsize=(1.7 * panels, 1.8 * len(cases)), squeeze=False,
+                             constrained_layout=True)
     for row, case in enumerate(cases):
-        ax = fig.add_subplot(grid[row, 0])
-        rows = [s for s in summary if s["case"] == case]
-        xs = np.arange(len(rows))
-        colours = ["C3" if s["method"] == "ours" else "0.6" if s["method"] in CONTROLS else "C0" for s in rows]
-        ax.bar(xs, [s["mean_iou"] for s in rows], color=colours, alpha=0.85,
-               hatch=["//" if s["method"] in CONTROLS else "" for s in rows])
-        for x, s in zip(xs, rows):
-            seeds = [r["mean_iou"] for r in payload["results"]
-                     if r.get("ok") and r["case"] == case and r["method"] == s["method"]]
-            ax.plot([x] * len(seeds), seeds, "k.", ms=4)
-            seconds = f"{s['seconds']:.0f}" if s["seconds"] >= 10 else f"{s['seconds']:.1f}"
-            ax.text(x, 0.02, f"{seconds} s\n{s['peak_delta_bytes'] / MIB:.0f} MiB", ha="center",
-                    va="bottom", fontsize=7, color="white")
-        if case == "seismic":
-            ax.axhline(SEISMIC_MIN_IOU, color="C3", lw=0.8, ls="--")
-        ax.set_xticks(xs, [s["method"] + (" (control)" if s["method"] in CONTROLS else "") for s in rows],
-                      rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("mean IoU on scored voxels")
-        ax.set_title(f"{case}: mean over seeds {rows[0]['seeds']}; train+predict time, peak memory",
-                     fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
         names = payload["class_names"].get(case, [])
         colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.95, max(len(names), 2)))
         cmap = ListedColormap(colors).with_extremes(bad="lightgrey")
-        panels = [("truth", truths.get(case))] + [(s["method"], previews.get((case, s["method"]))) for s in rows]
-        for col, (name, image) in enumerate(panels, start=1):
-            ax = fig.add_subplot(grid[row, col])
+        # Volumes and images: the last axis is the vertical one (drawn downwards); cubes: a map.
+        vertical = payload["kinds"].get(case) != "cube"
+        for col, (name, image) in enumerate([("truth", truths[case])]
+                                            + [(m, previews.get((case, m))) for m in methods]):
+            ax = axes[row, col]
             ax.set_xticks([])
             ax.set_yticks([])
             if image is None:
-                ax.set_title(f"{name}\n(no map)", fontsize=8)
+                ax.set_title(f"{name}: no map", fontsize=6)
                 continue
-            shown = image.T if case == "seismic" else image  # seismic: sample axis down
-            ax.imshow(shown, cmap=cmap, vmin=0.5, vmax=len(colors) + 0.5, interpolation="nearest")
-            extra = ""
-            if name == "truth":
-                extra = "\n(inline through a well)" if case == "seismic" else "\n(grey: not scored)"
-                ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(colors, names)], loc="upper center",
-                          bbox_to_anchor=(0.5, -0.02), ncol=len(names), fontsize=6, frameon=False,
-                          handlelength=1, columnspacing=0.8)
-            ax.set_title(name + extra, fontsize=8)
-    fig.suptitle(f"Same sparse labels, different methods ({'quick run' if payload['quick'] else 'benchmark'}; "
-                 f"maps: seed {payload['settings']['seeds'][0]})")
-    fig.savefig(out, dpi=110)
+            ax.imshow(image.T if vertical else image, cmap=cmap, vmin=0.5, vmax=len(colors) + 0.5,
+                      interpolation="nearest", aspect="auto")
+            ax.set_title(f"{case}: {name}" if col == 0 else name, fontsize=6)
+    fig.suptitle(f"Maps of seed {payload['settings']['seeds'][0]} (volumes: the section at the preview index, "
+                 f"vertical axis down; grey: not scored)", fontsize=8)
+    fig.savefig(out, dpi=80)
     plt.close(fig)
+    return True
+
+
+def reusable_runs(args: argparse.Namespace) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Successful runs of the --reuse-methods in the --reuse file, by (case, method, seed).
+
+    Only a file made with the same data settings (synthetic size, band step) is used.
+    """
+    if args.reuse is None:
+        return {}
+    earlier = json.loads(Path(args.reuse).read_text())
+    settings = earlier.get("settings", {})
+    if (settings.get("seismic_size"), settings.get("band_step")) != (args.size, args.band_step):
+        raise SystemExit(f"quality.py: error: {args.reuse} was made with other data settings (size "
+                         f"{settings.get('seismic_size')}, band step {settings.get('band_step')}); "
+                         f"run without --reuse")
+    return {(r["case"], r["method"], r["seed"]): r for r in earlier.get("results", [])
+            if r.get("ok") and r["method"] in args.reuse_methods}
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=None,
+                        help="cases to run (default: all, or all of --family)")
+    parser.add_argument("--family", nargs="+", choices=FAMILIES, default=None,
+                        help="run the cases of these families (with --cases: only those of these families)")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="label draws (default 0 1 2; quick: 0)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--iterations", type=int, default=None,
                         help=f"training iterations of ours and the U-Net (default: the preset's; quick: "
                              f"{QUICK_ITERATIONS})")
     parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: {QUICK_SIZE}^3 seismic, Samson every {QUICK_BAND_STEP}th band, seed 0, "
-                             f"{QUICK_ITERATIONS} iterations")
+                        help=f"smoke test: {QUICK_SIZE}^3 synthetic seismic ({2 * QUICK_SIZE}^2 image section), "
+                             f"hyperspectral cubes every {QUICK_BAND_STEP}th band, seed 0, {QUICK_ITERATIONS} "
+                             f"iterations")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch (and BLAS/OpenMP) threads in the workers (default: torch's default)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="random forest n_jobs (default: --threads, else torch's default thread count)")
     parser.add_argument("--trees", type=int, default=100, help="random forest trees (default 100)")
-    parser.add_argument("--size", type=int, default=None, help="seismic volume side (default 96; quick 48)")
-    parser.add_argument("--band-step", type=int, default=None, help="keep every Nth Samson band (default 1; quick 4)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="synthetic seismic volume side; the image section is twice as wide (default 96; "
+                             "quick 48)")
+    parser.add_argument("--band-step", type=int, default=None,
+                        help="keep every Nth band of the hyperspectral cubes (default 1; quick 4)")
     parser.add_argument("--unet-width", type=int, default=None,
                         help="U-Net base width; default: calibrated to ours' training-step memory")
     parser.add_argument("--unet-levels", type=int, default=3, help="U-Net resolution levels (default 3, as ours)")
     parser.add_argument("--unet-lr", type=float, default=UNET_LR,
                         help=f"U-Net initial Adam step (default {UNET_LR}; ours uses its preset's 3e-3)")
-    parser.add_argument("--samson-dir", type=Path, default=SAMSON_DIR)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                        help="the shared data folder (default ../shared/data from the repository root)")
+    parser.add_argument("--samson-dir", type=Path, default=None,
+                        help="folder of the hyperspectral files (default DATA_DIR/hyperspectral)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker (default 3600)")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a quality.json of an earlier run on the same data settings: take the runs of the "
+                             "--reuse-methods from it instead of running them again")
+    parser.add_argument("--reuse-methods", nargs="+", choices=METHODS, default=list(CLASSICAL),
+                        help=f"methods whose runs --reuse takes (default: {' '.join(CLASSICAL)}, which do not "
+                             f"depend on the engine)")
     # Worker mode.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--calibrate", action="store_true", help=argparse.SUPPRESS)
@@ -979,6 +1151,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--preview", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.worker:
+        chosen = list(args.cases) if args.cases else list(CASES)
+        if args.family:
+            chosen = [c for c in chosen if suite.family_of(c) in args.family]
+        if not chosen:
+            parser.error("no case matches --cases and --family")
+        args.cases = chosen
     if args.seeds is None:
         args.seeds = [0] if args.quick else [0, 1, 2]
     if args.iterations is None and args.quick:
@@ -1015,16 +1194,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         "benchmark": "quality", "command": command, "argv": sys.argv if argv is None else list(argv),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "quick": args.quick,
         "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
-                     "iterations": args.iterations or "preset default (150)", "seismic_size": args.size,
-                     "samson_band_step": args.band_step, "threads": args.threads, "jobs": args.jobs,
+                     "families": args.family, "iterations": args.iterations or "preset default",
+                     "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir), "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
                      "unet_levels": args.unet_levels, "unet_width": args.unet_width, "unet_lr": args.unet_lr,
-                     "samson_clean_abundance": SAMSON_CLEAN, "samson_labels_per_class": SAMSON_LABELS_PER_CLASS,
-                     "samson_pca_components": SAMSON_PCA, "timeout_s": args.timeout,
+                     "samson_clean_abundance": SAMSON_CLEAN, "pixels_per_class": SAMSON_LABELS_PER_CLASS,
+                     "cube_pca_components": SAMSON_PCA, "timeout_s": args.timeout,
+                     "targets": {"suite_margin": SUITE_MARGIN, "draw_tolerance": DRAW_TOLERANCE,
+                                 "seismic_min_iou": SEISMIC_MIN_IOU, "seismic_margin": SEISMIC_MARGIN},
                      "env": {"calibration": {"MALLOC_MMAP_THRESHOLD_": "65536"}, "methods": "glibc defaults"}},
-        "machine": info, "cases": {}, "calibration": {}, "class_names": {},
+        "machine": info, "cases": {}, "calibration": {}, "class_names": {}, "kinds": {}, "families": {},
     }
     results: list[dict[str, Any]] = []
+    reused = reusable_runs(args)
     previews: dict[tuple[str, str], np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
     tmp = Path(tempfile.mkdtemp(prefix="geoseg-quality-"))
@@ -1032,14 +1214,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     started = time.perf_counter()
     try:
         for case in list(cases):
-            if case == "samson" and not (args.samson_dir / "Samson.mat").is_file():
-                message = f"{args.samson_dir} has no Samson.mat: Samson case skipped"
-                print(f"samson: skipped ({message})", flush=True)
-                payload["cases"]["samson"] = {"skipped": message}
+            missing = suite.missing_files(case, args)
+            if missing:
+                message = f"missing {', '.join(str(m) for m in missing)}: case skipped"
+                print(f"{case}: skipped ({message})", flush=True)
+                payload["cases"][case] = {"skipped": message, "family": suite.family_of(case),
+                                          "kind": suite.kind_of(case)}
                 cases.remove(case)
                 continue
             paths = {}
-            case_info = {"draws": []}
+            case_info = {"family": suite.family_of(case), "kind": suite.kind_of(case),
+                         "description": suite.DESCRIPTIONS[case], "draws": []}
             for seed in args.seeds:
                 data = make_case(case, seed, args)
                 paths[seed] = tmp / f"{case}-{seed}.npz"
@@ -1052,10 +1237,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                minlength=len(data["class_names"]) + 1)[1:].tolist()})
                 if seed == args.seeds[0]:
                     payload["class_names"][case] = data["class_names"]
+                    payload["kinds"][case] = data["kind"]
+                    payload["families"][case] = data["family"]
                     index = data["preview_index"]
                     truth = data["truth"].astype(float)
-                    if case == "samson":
-                        truth[~data["score_mask"] & (data["labels"] == 0)] = np.nan
+                    truth[~data["score_mask"] & (data["labels"] == 0)] = np.nan  # not scored: grey
                     truths[case] = truth if index < 0 else truth[index]
             payload["cases"][case] = case_info
             print(f"{case}: image {case_info['draws'][0]['image_shape']}, labelled "
@@ -1073,10 +1259,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                 else:
                     cal = {"note": f"width {unet_width} given with --unet-width, not calibrated"}
                 payload["calibration"][case] = cal
-            methods = [m for m in args.methods if case in METHOD_CASES.get(m, (case,))]
+            kind = payload["kinds"][case]
+            methods = [m for m in args.methods if kind in METHOD_KINDS.get(m, (kind,))]
             for seed in args.seeds:
                 for method in methods:
-                    if method == "unet" and unet_width is None:
+                    if (case, method, seed) in reused:
+                        result = dict(reused[(case, method, seed)], reused_from=str(args.reuse))
+                    elif method == "unet" and unet_width is None:
                         result = {"ok": False, "error": "no U-Net width (calibration failed)"}
                     else:
                         preview = tmp / f"preview-{case}-{method}.npy" if seed == args.seeds[0] else None
@@ -1085,7 +1274,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         result = call_worker(cmd, args.timeout, args.threads)
                         if preview is not None and preview.exists():
                             previews[(case, method)] = np.load(preview)
-                    result.update(case=case, method=method, seed=seed)
+                    result.update(case=case, method=method, seed=seed, family=payload["families"][case],
+                                  kind=kind)
                     results.append(result)
                     if not header_printed:
                         print(STREAM_HEADER, flush=True)
@@ -1095,8 +1285,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     summary = summarise(results, cases, list(args.methods))
+    payload["summary"] = summary
     table = summary_table(summary, payload["class_names"])
-    targets = check_targets(summary, cases, args.quick)
+    targets = check_targets(summary, cases, args.quick, results)
+    print()
+    print(matrix_table(payload))
     print()
     print(table)
     for name, t in targets.items():
@@ -1108,8 +1301,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     md_path = _common.RESULTS / "quality.md"
     md_path.write_text(markdown(payload, table))
     png_path = _common.RESULTS / "quality.png"
-    plot(payload, previews, truths, png_path)
-    print(f"wrote {json_path}, {md_path} and {png_path} ({time.perf_counter() - started:.0f} s in all)")
+    maps_path = _common.RESULTS / "quality_maps.png"
+    try:
+        plot(payload, png_path)
+        wrote_maps = plot_maps(payload, previews, truths, maps_path)
+    except ImportError as err:  # matplotlib missing: the JSON and the markdown are written
+        print(f"no figures ({err})")
+        wrote_maps = False
+    print(f"wrote {json_path}, {md_path}, {png_path}" + (f" and {maps_path}" if wrote_maps else "")
+          + f" ({time.perf_counter() - started:.0f} s in all)")
     return 0
 
 

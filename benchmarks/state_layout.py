@@ -37,7 +37,7 @@ def designs(size: int) -> dict[str, tuple[Any, Any, Any]]:
     out = {}
     torch.manual_seed(0)
     out[f"fast preset (2,2,4) ranks (4,8,16), 4 ch, {size}^3"] = (
-        Model.build_net(fast, 4, 3), torch.randn(1, 4, size, size, size),
+        HyperbolicNet.symmetric(4, depths=fast.depths, ranks=fast.ranks, dim=3), torch.randn(1, 4, size, size, size),
         _common.sparse_labels((size,) * 3, 0.01, N_CLASSES, seed=1))
     torch.manual_seed(0)
     out[f"U-shaped (2,3,4) ranks (8,16,32), 8 ch, {size}^3"] = (

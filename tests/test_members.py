@@ -66,17 +66,27 @@ def test_members_survive_the_model_file(volume, pair, tmp_path):
     np.testing.assert_array_equal(a.probabilities, b.probabilities)
 
 
-def test_files_of_format_one_still_load(volume, pair, tmp_path):
-    # Format 1 held one network under "state_dict".
-    _, one = pair
-    blob = one.to_dict()
+def test_files_of_format_one_still_load(volume, tmp_path):
+    # Format 1 held one bare network (no lifting or head) under "state_dict", and its
+    # preset had no fields for the head.
+    bare = Trainer(volume.image, volume.labels, iterations=2, block=16,
+                   preset=get_preset("fast", head=False, mask_channel=False, step_bound=0.0)).train()
+    blob = bare.to_dict()
     blob["format_version"] = 1
     blob["state_dict"] = blob.pop("state_dicts")[0]
+    blob["state_dict"] = {k.removeprefix("net."): v for k, v in blob["state_dict"].items()}
+    for key in ("head", "width", "spectral_width", "bands_as_channels", "mask_channel", "step_bound"):
+        del blob["preset"][key]
+    for key in ("bands_as_channels", "mask_channel", "in_channels"):
+        del blob[key]
     torch.save(blob, tmp_path / "old.pt")
     loaded = Model.load(tmp_path / "old.pt")
-    assert len(loaded.nets) == 1
-    for a, b in zip(params(one.net), params(loaded.net)):
+    assert len(loaded.nets) == 1 and not loaded.preset.head and loaded.net.head is None
+    for a, b in zip(params(bare.net), params(loaded.net)):
         assert torch.equal(a, b)
+    a = Predictor(bare, block=32, flips=False).predict(volume.image)
+    b = Predictor(loaded, block=32, flips=False).predict(volume.image)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
 
 
 def test_continuing_keeps_every_member_and_refuses_another_count(volume, pair):

@@ -213,7 +213,7 @@ def test_cubes_train_on_the_presets_spectral_blocks(volume):
     labels = np.zeros((80, 80), np.uint8)
     labels[5, 5], labels[60, 60] = 1, 2
     trainer = Trainer(cube, labels)
-    assert trainer.block == (preset.spectral_block, preset.spectral_block, 16)
+    assert trainer.block == (preset.spectral_block, preset.spectral_block)  # bands are channels
     assert trainer.iterations == preset.spectral_iterations
     assert Trainer(cube, labels, block=16, iterations=7).block[:2] == (16, 16)
     on_volume = Trainer(volume.image, volume.labels, preset=get_preset("fast", block=16))
@@ -292,9 +292,9 @@ def test_cube_blocks_are_lit_differently_in_training_only(volume):
     assert trainer.preset.illumination_jitter == get_preset("fast").illumination_jitter > 0
     x = torch.from_numpy(trainer.features.copy())
     expected, _ = build_features(cube * 1.25, trainer.layout, trainer.model.center, trainer.model.scale,
-                                 trainer.model.channels)
+                                 trainer.model.feature_repeats)
     np.testing.assert_allclose(trainer._illuminate(x, 1.25).numpy(), expected, atol=1e-5)
-    crop = (slice(0, 32), slice(0, 32), slice(0, 12))
+    crop = (slice(0, 32), slice(0, 32))  # the map: the bands are channels
     plain, _ = trainer._batch(crop, trainer.train_labels, None)
     np.testing.assert_array_equal(plain[0].numpy(), trainer.features)
     jittered, _ = trainer._batch(crop, trainer.train_labels, np.random.default_rng(1))

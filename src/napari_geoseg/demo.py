@@ -61,7 +61,9 @@ def run_demo(shape: tuple[int, int, int] = (96, 96, 96), iterations: Optional[in
     sample = trainer.features[None, :, :32, :32, :32]
     import torch
 
-    report = diagnose(net, torch.from_numpy(np.ascontiguousarray(sample)))
+    with torch.no_grad():
+        state = net.lifted(torch.from_numpy(np.ascontiguousarray(sample)))
+    report = diagnose(net.net, state)
     print("IoU on unlabelled voxels: " + ", ".join(
         f"{name} {iou:.3f}" for name, iou in zip(volume.class_names, ious)) + f"; mean {np.mean(ious):.3f}")
     print(f"trained and predicted in {seconds:.1f} s; trained network: invertibility error "

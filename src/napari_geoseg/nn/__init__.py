@@ -3,6 +3,8 @@
 - :func:`haar_coarsen`, :func:`haar_refine`: orthonormal Haar transforms.
 - :class:`SymmetricBLRLayer`: ``f(Y) = -K^T relu(K Y + b)`` with block rank ``r``.
 - :class:`HyperbolicNet`: the leapfrog network, with a memory-efficient backward pass.
+- :class:`HyperbolicSegmenter`: the network between a learned lifting and a 1 x 1 head;
+  :class:`StepNormBound` keeps its layers within the leapfrog stability bound.
 - :func:`partial_cross_entropy`, :func:`expand_channels`, :func:`coarsen_labels`: training
   from sparse labels.
 - Diagnostics of the paper's §2.1 and :func:`memory_estimate` (Table 1).
@@ -14,9 +16,12 @@ from .haar import haar_coarsen, haar_refine
 from .hyperbolic import HyperbolicNet
 from .loss import coarsen_labels, expand_channels, partial_cross_entropy
 from .memory import memory_estimate
+from .segmenter import HyperbolicSegmenter, StepNormBound
 
 __all__ = [
     "HyperbolicNet",
+    "HyperbolicSegmenter",
+    "StepNormBound",
     "SymmetricBLRLayer",
     "coarsen_labels",
     "diagnose",

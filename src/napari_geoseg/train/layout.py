@@ -7,7 +7,9 @@ Three modes:
   last spatial axis is the vertical one.
 - ``"spectral"``: a hyperspectral cube ``(rows, cols, bands)`` (optionally with a
   trailing axis of acquisition dates, used as channels) and labels ``(rows, cols)``.
-  The network runs in 3D and the loss reads one band-axis slice (the paper's §3.3).
+  The bands (binned) are the input channels of a 2D network over the map, lifted by a
+  learned 1 x 1 layer (:attr:`Layout.bands_as_channels`); older models ran the network
+  in 3D over the cube and read one band-axis slice (the paper's §3.3).
 - ``"image"``: a 2D image ``(rows, cols)`` (optionally with a trailing channel axis)
   and labels ``(rows, cols)``.
 """
@@ -65,6 +67,13 @@ class Layout:
         Volume mode: the position channel is the flattened depth
         (:class:`~napari_geoseg.train.flattening.FlattenedDepth`), which follows the
         reflectors, instead of the plain depth.
+    bands_as_channels : bool
+        Spectral mode: every (binned) band is an input channel of a 2D network over the
+        map, so each pixel's whole spectrum reaches the classifier at once. False: the
+        network runs in 3D over ``(rows, cols, bands)`` (models before the head).
+    mask_channel : bool
+        An input channel that is 1 where the image has data and 0 where it is NaN or
+        Inf (dead traces, inactive cells), so that a filled-in 0 is not read as a value.
     """
 
     mode: str
@@ -72,6 +81,8 @@ class Layout:
     image_channels: int
     band_bin: int = 1
     flattened: bool = False
+    bands_as_channels: bool = False
+    mask_channel: bool = False
 
     @classmethod
     def for_image(cls, mode: str, image_shape: tuple[int, ...]) -> "Layout":
@@ -90,9 +101,26 @@ class Layout:
 
         The vertical (sample) axis of a volume and the band axis of a cube: geological
         units are ordered in depth, and a band's position in the spectrum is meaningful.
-        A 2D image gets none, so that a model does not learn where things are on a map.
+        A 2D image gets none, so that a model does not learn where things are on a map,
+        nor does a cube whose bands are channels (their order is the channel order).
         """
-        return None if self.mode == "image" else 2
+        return None if self.mode == "image" or self.bands_as_channels else 2
+
+    @property
+    def network_ndim(self) -> int:
+        """Spatial axes of the network: 2 for images and cubes with bands as channels."""
+        return 2 if self.mode == "image" or self.bands_as_channels else 3
+
+    @property
+    def band_slice(self) -> bool:
+        """The network runs over the bands and the scores are read at the middle band."""
+        return self.mode == "spectral" and not self.bands_as_channels
+
+    def input_channels(self, n_bands: int) -> int:
+        """Feature channels :func:`build_features` gives without repeats (``n_bands``:
+        the binned bands of a cube)."""
+        image = self.image_channels * (n_bands if self.bands_as_channels else 1)
+        return image + (self.position_axis is not None) + int(self.mask_channel)
 
     @property
     def lateral_axes(self) -> tuple[int, int]:
@@ -129,17 +157,20 @@ def robust_statistics(image: np.ndarray, layout: Layout, max_samples: int = 1_00
 
 
 def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale: np.ndarray,
-                   channels: int, position_range: tuple[int, int] | None = None,
+                   channels: int | None = None, position_range: tuple[int, int] | None = None,
                    position: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Network input ``(channels, *spatial)`` float32 and the mask of finite voxels.
+    """Network input ``(C, *network spatial)`` float32 and the mask of finite voxels.
 
-    Channels are the normalised image channels, then the relative position along
-    :attr:`Layout.position_axis` (in ``[-1, 1]`` over ``position_range``, the full
-    extent of that axis in the whole image, so blocks agree), then copies of these
-    until there are ``channels`` (the paper's channel repetition, §3.2). Non-finite
-    samples become 0 after normalisation and are reported in the mask. ``position``
-    (the image's spatial shape) replaces the plain relative position, e.g. with the
-    flattened depth of a volume.
+    Channels are the normalised image channels (for a cube with
+    :attr:`Layout.bands_as_channels`, every band of every image channel, band-major,
+    over the map), then the relative position along :attr:`Layout.position_axis` (in
+    ``[-1, 1]`` over ``position_range``, the full extent of that axis in the whole
+    image, so blocks agree), then the data mask (:attr:`Layout.mask_channel`).
+    ``channels`` (networks without a lifting) repeats these until there are that many
+    (the paper's channel repetition, §3.2). Non-finite samples become 0 after
+    normalisation and are reported in the mask, which has the network's spatial
+    shape. ``position`` (the image's spatial shape) replaces the plain relative
+    position, e.g. with the flattened depth of a volume.
     """
     data = np.asarray(image, dtype=np.float32)
     if data.ndim == layout.spatial_ndim:
@@ -149,6 +180,9 @@ def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale:
     finite = np.isfinite(base).all(0)
     base = (base - center.reshape(-1, *[1] * len(spatial))) / scale.reshape(-1, *[1] * len(spatial))
     base = np.where(np.isfinite(base), base, 0.0).astype(np.float32)
+    if layout.bands_as_channels:
+        base = base.transpose(3, 0, 1, 2).reshape(-1, *spatial[:2])
+        finite, spatial = finite.all(-1), spatial[:2]
     parts = [base]
     axis = layout.position_axis
     if position is not None:
@@ -162,9 +196,12 @@ def build_features(image: np.ndarray, layout: Layout, center: np.ndarray, scale:
         shape = [1] * len(spatial)
         shape[axis] = spatial[axis]
         parts.append(np.broadcast_to(position.reshape(shape), spatial)[None])
+    if layout.mask_channel:
+        parts.append(finite[None].astype(np.float32))
     features = np.concatenate(parts, 0)
-    repeats = -(-channels // features.shape[0])
-    features = np.concatenate([features] * repeats, 0)[:channels]
+    if channels is not None:
+        repeats = -(-channels // features.shape[0])
+        features = np.concatenate([features] * repeats, 0)[:channels]
     return np.ascontiguousarray(features), finite
 
 

@@ -10,15 +10,17 @@ import torch
 
 from .. import __version__
 from ..errors import InputError, OutputExistsError
-from ..nn import HyperbolicNet
+from ..nn import HyperbolicSegmenter
 from .layout import Layout
 from .presets import Preset
 
 __all__ = ["Model", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "napari-geoseg-model"
-# 2: several networks ("state_dicts"); version 1 files (one "state_dict") still load.
-FORMAT_VERSION = 2
+# 3: a lifting and a head around each network, and the input channels they read;
+# 2: several networks ("state_dicts"); 1: one "state_dict". Older versions still load,
+# as bare networks (no head).
+FORMAT_VERSION = 3
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Model:
 
     Attributes
     ----------
-    nets : list of HyperbolicNet
+    nets : list of HyperbolicSegmenter
         The members: networks of the same design trained side by side, whose
         probabilities are averaged (usually one; see ``Preset.members``).
     preset : Preset
@@ -35,7 +37,11 @@ class Model:
     layout : Layout
         Mode and image channels it expects.
     channels : int
-        Network input channels (image channels, position, repeats).
+        Score channels: room for the classes, and one more for a class added when
+        training continues.
+    in_channels : int
+        Network input channels (:func:`~napari_geoseg.train.layout.build_features`);
+        for models without a head the input is repeated up to ``channels``.
     class_ids : list of int
         Label value in the user's label image of each class, in channel order.
     class_names : list of str
@@ -45,7 +51,7 @@ class Model:
         Names of the image axes it was trained on (for information).
     """
 
-    nets: list[HyperbolicNet]
+    nets: list[HyperbolicSegmenter]
     preset: Preset
     layout: Layout
     channels: int
@@ -55,20 +61,34 @@ class Model:
     scale: np.ndarray
     axes: list[str] = field(default_factory=list)
     version: str = __version__
+    in_channels: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.in_channels:
+            self.in_channels = self.channels
 
     @property
     def n_classes(self) -> int:
         return len(self.class_ids)
 
     @property
-    def net(self) -> HyperbolicNet:
+    def net(self) -> HyperbolicSegmenter:
         """The first member (all share the design: layers, input multiple)."""
         return self.nets[0]
 
+    @property
+    def feature_repeats(self) -> int | None:
+        """Channels :func:`~napari_geoseg.train.layout.build_features` repeats the input
+        to (models without a head), or None."""
+        return None if self.preset.head else self.channels
+
     @staticmethod
-    def build_net(preset: Preset, channels: int, spatial_ndim: int) -> HyperbolicNet:
-        return HyperbolicNet.symmetric(channels, depths=preset.depths, ranks=preset.ranks,
-                                       up_depths=preset.up_depths, dim=spatial_ndim, h=preset.h)
+    def build_net(preset: Preset, layout: Layout, in_channels: int, channels: int) -> HyperbolicSegmenter:
+        """A member network: ``in_channels`` feature channels in, ``channels`` scores out."""
+        width = max(preset.width_for(layout.mode), channels) if preset.head else in_channels
+        return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
+                                   up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
+                                   head=preset.head)
 
     def to_dict(self) -> dict:
         """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""
@@ -82,7 +102,10 @@ class Model:
             "image_channels": self.layout.image_channels,
             "band_bin": self.layout.band_bin,
             "flattened": self.layout.flattened,
+            "bands_as_channels": self.layout.bands_as_channels,
+            "mask_channel": self.layout.mask_channel,
             "channels": self.channels,
+            "in_channels": self.in_channels,
             "class_ids": [int(v) for v in self.class_ids],
             "class_names": [str(v) for v in self.class_names],
             "center": torch.from_numpy(np.asarray(self.center, np.float32)),
@@ -123,17 +146,24 @@ class Model:
             for key in ("depths", "ranks", "up_depths"):
                 if preset_fields.get(key) is not None:
                     preset_fields[key] = tuple(preset_fields[key])
+            bare = blob.get("format_version", 1) < 3
+            if bare:
+                # Written before the head: the bare network, trained without the bound.
+                preset_fields.update(head=False, bands_as_channels=False, mask_channel=False, step_bound=0.0)
             preset = Preset(**preset_fields)
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
-                            int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)))
+                            int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)),
+                            bool(blob.get("bands_as_channels", False)), bool(blob.get("mask_channel", False)))
             state_dicts = blob["state_dicts"] if "state_dicts" in blob else [blob["state_dict"]]
             if not state_dicts:
                 raise ValueError("no networks")
+            channels = int(blob["channels"])
+            in_channels = int(blob.get("in_channels", channels))
             nets = []
             for state_dict in state_dicts:
-                nets.append(cls.build_net(preset, int(blob["channels"]), layout.spatial_ndim))
-                nets[-1].load_state_dict(state_dict)
-            return cls(nets=nets, preset=preset, layout=layout, channels=int(blob["channels"]),
+                nets.append(cls.build_net(preset, layout, in_channels, channels))
+                (nets[-1].net if bare else nets[-1]).load_state_dict(state_dict)
+            return cls(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
                        class_ids=list(blob["class_ids"]), class_names=list(blob["class_names"]),
                        center=blob["center"].numpy(), scale=blob["scale"].numpy(),
                        axes=list(blob.get("axes", [])), version=str(blob.get("version", "?")))

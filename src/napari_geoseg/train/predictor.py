@@ -132,7 +132,7 @@ class Predictor:
             raise InputError("a region of a hyperspectral cube must take the whole band axis")
         return tuple(b[0] for b in bounds), tuple(b[1] - b[0] for b in bounds)
 
-    def _probabilities(self, nets, x: torch.Tensor, k: int, spectral: bool) -> np.ndarray:
+    def _probabilities(self, nets, x: torch.Tensor, k: int, band_slice: bool) -> np.ndarray:
         """Class probabilities of one block, averaged over the members and over flips of
         the lateral axes."""
         # Training flips the lateral axes at random, so each flip is an equally good
@@ -141,9 +141,9 @@ class Predictor:
         total = None
         for net in nets:
             for dims in flips:
-                scores = net(x.flip(dims) if dims else x)[1]
+                scores = net(x.flip(dims) if dims else x)
                 scores = (scores.flip(dims) if dims else scores)[0, :k]
-                if spectral:
+                if band_slice:
                     scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
                 probabilities = torch.softmax(scores.float(), 0)
                 total = probabilities if total is None else total.add_(probabilities)
@@ -174,11 +174,15 @@ class Predictor:
         full_spatial = tuple(image.shape[:layout.spatial_ndim])
         origin, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
         multiple = model.net.input_multiple
+        # Blocks tile the network's spatial axes (a cube whose bands are channels is
+        # read whole along them).
+        net_ndim = model.layout.network_ndim
+        origin, spatial = origin[:net_ndim], spatial[:net_ndim]
         # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
         # past the far end are completed by reflection, as in training.
         padded_spatial = tuple(s + (-s % multiple) for s in spatial)
         block = [min(self.block_side, s) for s in padded_spatial]
-        if layout.mode == "spectral":
+        if model.layout.band_slice:
             block[2] = padded_spatial[2]
         out_ndim = layout.labels_ndim()
         k = model.n_classes
@@ -186,7 +190,7 @@ class Predictor:
         weight_sum = np.zeros(padded_spatial[:out_ndim], np.float32)
         finite = np.ones(spatial[:out_ndim], bool)
         axes_starts, tapers = [], []
-        for axis in range(layout.spatial_ndim):
+        for axis in range(net_ndim):
             overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
             step = max(block[axis] - overlap, multiple)
             axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
@@ -195,7 +199,7 @@ class Predictor:
         window = tapers[0][:, None] * tapers[1][None, :]
         if out_ndim == 3:
             window = window[..., None] * tapers[2]
-        position_axis = layout.position_axis
+        position_axis = model.layout.position_axis
         if model.layout.flattened:
             flattened_depth = flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
         for done, corner in enumerate(corners, start=1):
@@ -204,15 +208,15 @@ class Predictor:
             crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
             source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
-            raw = pad_to_multiple(np.asarray(image[source]), multiple, range(layout.spatial_ndim), "reflect")
+            raw = pad_to_multiple(np.asarray(image[source]), multiple, range(net_ndim), "reflect")
             position_range = position = None
             if model.layout.flattened:
-                position = pad_to_multiple(flattened_depth.position(source), multiple,
-                                           range(layout.spatial_ndim), "reflect")
+                position = pad_to_multiple(flattened_depth.position(source), multiple, range(net_ndim), "reflect")
             elif position_axis is not None:
                 position_range = (origin[position_axis] + corner[position_axis], full_spatial[position_axis])
-            features, block_finite = build_features(raw, layout, model.center, model.scale, model.channels,
-                                                    position_range=position_range, position=position)
+            features, block_finite = build_features(raw, model.layout, model.center, model.scale,
+                                                    model.feature_repeats, position_range=position_range,
+                                                    position=position)
             # The mask covers the block's voxels inside the image; a pixel of a cube is
             # masked if any of its bands is missing.
             block_finite = block_finite[tuple(slice(0, r.stop - r.start) for r in inside)]
@@ -220,7 +224,7 @@ class Predictor:
                 block_finite = block_finite.all(-1)
             finite[inside[:out_ndim]] &= block_finite
             probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device), k,
-                                                layout.mode == "spectral")
+                                                model.layout.band_slice)
             out_crop = crop[:out_ndim]
             total[(slice(None), *out_crop)] += probabilities * window
             weight_sum[out_crop] += window

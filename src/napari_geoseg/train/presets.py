@@ -45,6 +45,21 @@ class Preset:
         factor in ``[1 - j, 1 + j]``. Shadows, slopes and haze scale a pixel's whole
         spectrum, so a class should not be recognised by its brightness alone; with a
         few labelled pixels the network otherwise learns exactly that. 0 turns it off.
+    head
+        A learned 1 x 1 lifting of the input channels onto the network's width and a
+        learned 1 x 1 classification head that reads the last state together with the
+        input (:class:`~napari_geoseg.nn.HyperbolicSegmenter`). Without it the classes
+        are read from the first channels of the last state, as in the paper.
+    width, spectral_width
+        Channels of the network's states (0: as many as the scores need); for cubes.
+    bands_as_channels
+        Hyperspectral cubes: the (binned) bands are the input channels of a 2D network
+        over the map instead of an axis of a 3D network (needs ``head``).
+    mask_channel
+        An input channel marking where the image has data (not NaN or Inf).
+    step_bound
+        Keep every layer's ``h * ||K||_2`` at most this (the leapfrog stability bound,
+        about 2) by projecting the weights after each step; 0 leaves them free.
     flatten
         Volumes: give the network the flattened depth (which follows the reflectors,
         :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
@@ -67,6 +82,12 @@ class Preset:
     members: int = 1
     spectral_members: Optional[int] = None
     illumination_jitter: float = 0.0
+    head: bool = True
+    width: int = 0
+    spectral_width: Optional[int] = None
+    bands_as_channels: bool = True
+    mask_channel: bool = True
+    step_bound: float = 2.0
     flatten: bool = True
     description: str = ""
 
@@ -87,6 +108,10 @@ class Preset:
         """Networks trained side by side for images of ``mode``."""
         return self._for(mode, "members")
 
+    def width_for(self, mode: str) -> int:
+        """State channels of the network for images of ``mode`` (0: as the scores need)."""
+        return self._for(mode, "width")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -96,7 +121,7 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=250,
                learning_rate=3e-3, max_bands=48, spectral_block=32, spectral_iterations=500,
-               spectral_members=3, illumination_jitter=0.3,
+               spectral_members=3, illumination_jitter=0.3, spectral_width=16,
                description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,

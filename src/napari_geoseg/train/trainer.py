@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import GeosegError, InputError
-from ..nn import partial_cross_entropy
+from ..nn import StepNormBound, partial_cross_entropy
 from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
@@ -203,13 +203,21 @@ class Trainer:
         if layout.mode == "spectral":
             # Neighbouring bands are averaged so the whole spectrum fits the network's reach.
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
-            layout = replace(layout, band_bin=band_bin)
+            as_channels = model.layout.bands_as_channels if model is not None else preset.head and preset.bands_as_channels
+            layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels))
             image = bin_bands(image, band_bin)
+        layout = replace(layout, mask_channel=bool(model.layout.mask_channel if model is not None
+                                                   else preset.head and preset.mask_channel))
         n_classes = len(class_ids)
         if model is None:
             center, scale = robust_statistics(image, layout, seed=seed)
-            channels = max(preset.min_channels, n_classes + 1,
-                           layout.image_channels + (layout.position_axis is not None))
+            n_bands = image.shape[2] if layout.mode == "spectral" else 1
+            if preset.head:
+                channels = max(preset.min_channels, n_classes + 1)
+                in_channels = layout.input_channels(n_bands)
+            else:
+                channels = max(preset.min_channels, n_classes + 1, layout.input_channels(n_bands))
+                in_channels = channels
             n_members = preset.members_for(mode) if members is None else int(members)
             if n_members < 1:
                 raise InputError(f"members must be at least 1, got {n_members}")
@@ -217,9 +225,10 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 for member in range(n_members):
                     torch.manual_seed(member_seed(seed, member))
-                    nets.append(Model.build_net(preset, channels, layout.spatial_ndim))
+                    nets.append(Model.build_net(preset, layout, in_channels, channels))
             names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
-            model = Model(nets=nets, preset=preset, layout=layout, channels=channels, class_ids=class_ids,
+            model = Model(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
+                          class_ids=class_ids,
                           class_names=names[:n_classes], center=center, scale=scale,
                           axes=list(axes) if axes is not None else [])
         else:
@@ -239,12 +248,12 @@ class Trainer:
         self.flattened_depth = (flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
                                 if layout.flattened else None)
         position = self.flattened_depth.position() if self.flattened_depth is not None else None
-        features, finite = build_features(image, layout, model.center, model.scale, model.channels,
+        features, finite = build_features(image, layout, model.center, model.scale, model.feature_repeats,
                                           position=position)
         # A labelled pixel of a cube is dropped if any of its bands is missing.
-        labels = np.where(finite.all(-1) if layout.mode == "spectral" else finite, labels, 0)
+        labels = np.where(finite.all(-1) if finite.ndim > labels.ndim else finite, labels, 0)
         multiple = model.net.input_multiple
-        spatial_axes = range(1, 1 + layout.spatial_ndim)
+        spatial_axes = range(1, 1 + layout.network_ndim)
         self.features = pad_to_multiple(features, multiple, spatial_axes, "reflect")
         self.labels = pad_to_multiple(labels, multiple, range(labels.ndim), "constant")
         self._split_validation(validation_fraction)
@@ -273,7 +282,7 @@ class Trainer:
         shape = self.features.shape[1:]
         side = max(multiple, side // multiple * multiple)
         block = [min(side, s) for s in shape]
-        if self.layout.mode == "spectral":
+        if self.layout.band_slice:
             block[2] = shape[2]  # the loss reads a band slice: keep the whole spectrum
         return tuple(block)
 
@@ -307,23 +316,29 @@ class Trainer:
 
         A feature channel holding image channel ``k`` is ``(v - center_k) / scale_k``;
         for ``gain * v`` it becomes ``gain * feature + (gain - 1) * center_k / scale_k``.
-        Position channels are left alone.
+        Position and mask channels are left alone.
         """
-        image_channels = self.layout.image_channels
-        period = image_channels + (self.layout.position_axis is not None)
         ratio = np.asarray(self.model.center, np.float64).ravel() / np.asarray(self.model.scale, np.float64).ravel()
         mult = np.ones(x.shape[0], np.float32)
         offset = np.zeros(x.shape[0], np.float32)
-        for channel in range(x.shape[0]):
-            k = channel % period
-            if k < image_channels:
+        for channel, k in enumerate(self._image_channel_of_feature(x.shape[0])):
+            if k >= 0:
                 mult[channel], offset[channel] = gain, (gain - 1) * ratio[k]
         shape = (-1,) + (1,) * (x.ndim - 1)
         return x * torch.from_numpy(mult).reshape(shape) + torch.from_numpy(offset).reshape(shape)
 
+    def _image_channel_of_feature(self, n_features: int) -> list[int]:
+        """For each feature channel, the image channel it holds (-1: position or mask)."""
+        image_channels = self.layout.image_channels
+        if self.model.feature_repeats is None:
+            n_image = self.model.in_channels - (self.layout.position_axis is not None) - self.layout.mask_channel
+            return [c % image_channels if c < n_image else -1 for c in range(n_features)]
+        period = image_channels + (self.layout.position_axis is not None) + self.layout.mask_channel
+        return [c % period if c % period < image_channels else -1 for c in range(n_features)]
+
     def _loss(self, net, x, y) -> torch.Tensor:
-        out = net(x)[1]
-        band_slice = (2, x.shape[-1] // 2) if self.layout.mode == "spectral" else None
+        out = net(x)
+        band_slice = (2, x.shape[-1] // 2) if self.layout.band_slice else None
         return partial_cross_entropy(out, y, self.n_classes, weight=self.class_weight, slice=band_slice)
 
     @torch.no_grad()
@@ -340,8 +355,8 @@ class Trainer:
         for point in self._validation_points[picks]:
             crop = self._crop_around(point, rng)
             x, y = self._batch(crop, self.validation_labels, None)
-            out = sum(torch.softmax(net(x)[1][:, :self.n_classes], 1) for net in nets)
-            if self.layout.mode == "spectral":
+            out = sum(torch.softmax(net(x)[:, :self.n_classes], 1) for net in nets)
+            if self.layout.band_slice:
                 out = out[..., x.shape[-1] // 2]
             mask = y > 0
             correct += int(((out.argmax(1) + 1) == y)[mask].sum())
@@ -373,6 +388,9 @@ class Trainer:
         # Decay the step to a tenth over the run.
         decay = 0.1 ** (1 / max(self.iterations, 1))
         schedulers = [torch.optim.lr_scheduler.ExponentialLR(optimizer, decay) for optimizer in optimizers]
+        bound = self.preset.step_bound
+        bounds = [StepNormBound(net.net, bound, seed=member_seed(self.seed, k)) if bound > 0 else None
+                  for k, net in enumerate(nets)]
         start = time.perf_counter()
         first_losses: list[Optional[float]] = [None] * len(nets)
         validation = None
@@ -384,6 +402,8 @@ class Trainer:
             losses = []
             for member, net in enumerate(nets):
                 value = self._step(net, optimizers[member], rngs[member])
+                if bounds[member] is not None:
+                    bounds[member]()
                 if first_losses[member] is None:
                     first_losses[member] = max(value, 1e-3)
                 problem = None

@@ -1,0 +1,153 @@
+"""A HyperbolicNet between a learned lifting of the input and a learned classification head.
+
+``scores = head([Y, X])`` with ``Y`` the last state of ``HyperbolicNet(lift(X))``. The
+lifting (a 1 x 1 convolution) maps any number of input channels (image channels,
+position, a mask, a cube's bands) onto the network's width, so the network no longer
+has to carry the classes in its first channels, and the head (another 1 x 1
+convolution) reads the last state together with the input itself: a voxel's own value
+reaches the classifier however deep the network is, which is what a per-voxel
+classifier lives on. Only the last state feeds the head, so the memory for states
+still does not grow with depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .blr import conv_k, conv_kt
+from .hyperbolic import HyperbolicNet
+
+__all__ = ["HyperbolicSegmenter", "StepNormBound"]
+
+
+class HyperbolicSegmenter(nn.Module):
+    """Lifting, :meth:`HyperbolicNet.symmetric` and a 1 x 1 head, as one module.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input ``X``.
+    out_channels : int
+        Score channels returned (the classes are read from the first ones).
+    width : int
+        Channels of the network's states at full resolution.
+    depths, ranks, up_depths, h
+        The network's design (see :meth:`HyperbolicNet.symmetric`).
+    dim : int
+        Number of spatial axes, 2 or 3.
+    head : bool
+        False gives the bare network of the paper, as older model files hold it: no
+        lifting (``width`` must equal ``in_channels``) and the scores are the last
+        state itself.
+
+    Examples
+    --------
+    >>> model = HyperbolicSegmenter(5, 3, width=4, depths=(1, 1), ranks=(2, 4), dim=2)
+    >>> model(torch.randn(1, 5, 8, 8)).shape
+    torch.Size([1, 3, 8, 8])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, width: int, depths: Sequence[int],
+                 ranks: Sequence[int], *, up_depths: Optional[Sequence[int]] = None, h: float = 0.2,
+                 dim: int = 3, head: bool = True) -> None:
+        super().__init__()
+        if not head and width != in_channels:
+            raise ValueError(f"without a head the width must equal the input channels, got {width} and "
+                             f"{in_channels}")
+        if min(in_channels, out_channels, width) < 1:
+            raise ValueError(f"channels must be positive, got in {in_channels}, out {out_channels}, "
+                             f"width {width}")
+        self.in_channels, self.out_channels, self.width, self.dim = in_channels, out_channels, width, dim
+        self.has_head = head
+        conv = nn.Conv3d if dim == 3 else nn.Conv2d
+        self.net = HyperbolicNet.symmetric(width, depths=depths, ranks=ranks, up_depths=up_depths, dim=dim, h=h)
+        if head:
+            self.lift = conv(in_channels, width, 1)
+            self.head = conv(width + in_channels, out_channels, 1)
+        else:
+            self.lift = self.head = None
+
+    @property
+    def input_multiple(self) -> int:
+        """Spatial sizes of the input must be multiples of this."""
+        return self.net.input_multiple
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The network's BLR layers."""
+        return self.net.layers
+
+    def lifted(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's input state for ``x``."""
+        return self.lift(x) if self.lift is not None else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores ``(N, out_channels, *spatial)`` for ``x`` of shape ``(N, in_channels, *spatial)``."""
+        if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input of shape (N, {self.in_channels}, {', '.join('S' * self.dim)}), "
+                             f"got {tuple(x.shape)}")
+        y = self.net(self.lifted(x))[1]
+        if self.head is None:
+            return y[:, :self.out_channels]
+        return self.head(torch.cat([y.contiguous(), x], 1))
+
+
+class StepNormBound:
+    """Keep every layer within the leapfrog stability bound ``h * ||K_j||_2 <= bound``.
+
+    After each optimiser step, call the instance: one step of power iteration on
+    ``K^T K`` per layer (its vector is kept between calls, so the estimate converges
+    over the first steps and follows the weights as they change), and a layer whose
+    ``h * ||K||_2`` exceeds the bound has its weights scaled back onto it. This is the
+    projection the paper's stability analysis (§2.1) suggests: unconstrained training
+    drifts well past the bound (``h * ||K|| = 4.45`` was seen), where the network is
+    no longer a stable discretisation.
+
+    Parameters
+    ----------
+    net : HyperbolicNet
+    bound : float
+        ``h * ||K||_2`` allowed per layer (2 is the leapfrog limit).
+    size : int
+        Side of the grid the operator is applied on (see
+        :func:`~napari_geoseg.nn.layer_step_norms`).
+    """
+
+    def __init__(self, net: HyperbolicNet, bound: float = 2.0, size: int = 8, seed: int = 0) -> None:
+        if not bound > 0:
+            raise ValueError(f"bound must be positive, got {bound}")
+        self.net, self.bound = net, float(bound)
+        generator = torch.Generator().manual_seed(seed)
+        self.vectors = []
+        for layer in net.layers:
+            weight = layer.weight
+            v = torch.randn(1, layer.channels, *([size] * net.dim), generator=generator)
+            self.vectors.append((v / v.norm()).to(device=weight.device, dtype=weight.dtype))
+        self._calls = 0
+
+    @torch.no_grad()
+    def __call__(self, iterations: int = 1) -> list[float]:
+        """Update the estimates, project, and return ``h * ||K_j||_2`` per layer after projection."""
+        if self._calls == 0:
+            iterations = max(iterations, 20)  # from a random start: converge once
+        self._calls += 1
+        norms = []
+        for index, layer in enumerate(self.net.layers):
+            weight, v = layer.weight, self.vectors[index]
+            sigma2 = 0.0
+            for _ in range(iterations):
+                w = conv_kt(conv_k(v, weight), weight)
+                sigma2 = float((v * w).sum())
+                v = w / w.norm().clamp_min(1e-30)
+            self.vectors[index] = v
+            step = self.net.h * max(sigma2, 0.0) ** 0.5
+            if step > self.bound:
+                weight.mul_(self.bound / step)
+                step = self.bound
+            norms.append(step)
+        return norms
+

@@ -1,0 +1,148 @@
+"""The lifting + network + head design, the stability bound, and the inputs that feed them."""
+
+import numpy as np
+import pytest
+import torch
+from torch.autograd.graph import saved_tensors_hooks
+
+from napari_geoseg.nn import HyperbolicSegmenter, StepNormBound, layer_step_norms
+from napari_geoseg.train import Model, Predictor, Trainer, get_preset
+from napari_geoseg.train.layout import Layout, build_features
+
+
+def segmenter(dtype=torch.float64, **kwargs):
+    torch.manual_seed(0)
+    options = dict(width=4, depths=(1, 2), ranks=(3, 5), dim=3)
+    options.update(kwargs)
+    return HyperbolicSegmenter(6, 3, **options).to(dtype)
+
+
+def test_head_reads_the_input_itself():
+    # The head sees the input beside the last state: changing one input voxel changes
+    # that voxel's scores even with the network's layers switched off (zero weights),
+    # which a bare network whose state is the lifted input could also do, but here the
+    # head's input columns alone carry it: zero the state's columns and it still does.
+    model = segmenter()
+    with torch.no_grad():
+        model.head.weight[:, :model.width] = 0
+    x = torch.randn(1, 6, 8, 8, 8, dtype=torch.float64)
+    y = x.clone()
+    y[0, 2, 3, 3, 3] += 1.0
+    difference = (model(y) - model(x)).abs().sum(1)[0]
+    assert difference[3, 3, 3] > 0
+    difference[3, 3, 3] = 0
+    assert float(difference.detach().max()) == 0.0
+
+
+def test_memory_efficient_gradients_equal_autograd_through_lift_and_head():
+    model = segmenter()
+    x = torch.randn(1, 6, 8, 8, 8, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 4, (1, 8, 8, 8))
+
+    def grads(memory_efficient):
+        model.net.memory_efficient = memory_efficient
+        loss = torch.nn.functional.cross_entropy(model(x), labels.clamp(max=2))
+        return torch.autograd.grad(loss, (x, *model.parameters()))
+
+    for a, b in zip(grads(True), grads(False)):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_states_kept_for_backward_do_not_grow_with_depth():
+    # Only the last state feeds the head: the saved tensors are the same at any depth.
+    def saved_bytes(depth):
+        model = HyperbolicSegmenter(5, 3, width=4, depths=(depth,), ranks=(4,), dim=3)
+        sizes = []
+        weights = {p.data_ptr() for p in model.parameters()}
+
+        def pack(t):
+            if t.data_ptr() not in weights:  # parameters grow with depth, as they must
+                sizes.append(t.untyped_storage().nbytes())
+            return t
+
+        x = torch.randn(1, 5, 16, 16, 16)
+        with saved_tensors_hooks(pack, lambda t: t):
+            model(x).sum().backward()
+        return sum(sizes)
+
+    assert saved_bytes(16) == saved_bytes(4)
+
+
+def test_without_a_head_the_scores_are_the_last_state():
+    model = HyperbolicSegmenter(4, 3, width=4, depths=(2,), ranks=(2,), dim=2, head=False)
+    x = torch.randn(1, 4, 8, 8)
+    assert torch.equal(model(x), model.net(x)[1][:, :3])
+    with pytest.raises(ValueError, match="width must equal"):
+        HyperbolicSegmenter(5, 3, width=4, depths=(2,), ranks=(2,), dim=2, head=False)
+
+
+def test_step_norm_bound_projects_every_layer_onto_the_bound():
+    model = segmenter(torch.float32)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.mul_(30)
+    assert max(layer_step_norms(model.net)) > 4
+    bound = StepNormBound(model.net, 2.0)
+    for _ in range(5):
+        bound()
+    # Power iteration approaches the norm from below: a few calls leave it within 3 %.
+    assert max(layer_step_norms(model.net, iterations=200)) <= 2.0 * 1.03
+    # Layers already inside the bound are left alone.
+    small = segmenter(torch.float32)
+    before = [layer.weight.detach().clone() for layer in small.layers]
+    StepNormBound(small.net, 100.0)()
+    assert all(torch.equal(a, layer.weight) for a, layer in zip(before, small.layers))
+
+
+def test_training_keeps_the_layers_within_the_bound():
+    from napari_geoseg.data import synthetic_seismic
+
+    volume = synthetic_seismic((32, 32, 32), seed=0)
+    preset = get_preset("fast", learning_rate=0.05, step_bound=1.0)
+    model = Trainer(volume.image, volume.labels, preset=preset, iterations=20, block=16).train()
+    # The weight average of the last iterations is a mean of bounded layers.
+    assert max(layer_step_norms(model.net.net, iterations=100)) <= 1.0 * 1.05
+    free = Trainer(volume.image, volume.labels, preset=get_preset("fast", learning_rate=0.05, step_bound=0.0),
+                   iterations=20, block=16).train()
+    assert max(layer_step_norms(free.net.net, iterations=100)) > 1.0
+
+
+def test_mask_channel_marks_missing_data_and_zeroes_it():
+    layout = Layout("volume", 3, 1, mask_channel=True)
+    image = np.arange(64, dtype=np.float32).reshape(4, 4, 4)
+    image[1, 2, :] = np.nan
+    features, finite = build_features(image, layout, np.zeros(1), np.ones(1))
+    assert features.shape == (3, 4, 4, 4)  # value, depth, mask
+    assert np.array_equal(features[2], finite.astype(np.float32))
+    assert not finite[1, 2].any() and finite.sum() == 60
+    assert np.all(features[0][1, 2] == 0)
+
+
+def test_cube_bands_become_channels_of_a_map():
+    layout = Layout("spectral", 3, 1, bands_as_channels=True, mask_channel=True)
+    cube = np.random.default_rng(0).random((6, 5, 7)).astype(np.float32)
+    cube[2, 3, 4] = np.nan
+    features, finite = build_features(cube, layout, np.array([0.5]), np.array([2.0]))
+    assert layout.network_ndim == 2 and layout.position_axis is None
+    assert features.shape == (7 + 1, 6, 5) == (layout.input_channels(7), 6, 5)
+    np.testing.assert_allclose(features[:7, 0, 0], (cube[0, 0] - 0.5) / 2)
+    assert finite.shape == (6, 5) and not finite[2, 3] and features[7, 2, 3] == 0
+
+
+def test_a_cube_model_is_a_2d_network_over_the_map(tmp_path):
+    rng = np.random.default_rng(1)
+    cube = rng.random((24, 24, 30)).astype(np.float32)
+    cube[:, :12] += np.linspace(0, 1, 30, dtype=np.float32)  # a spectral slope on the left half
+    labels = np.zeros((24, 24), np.uint8)
+    labels[3:6, 3], labels[3:6, 20] = 1, 2
+    trainer = Trainer(cube, labels, iterations=30, members=1, block=16)
+    assert trainer.layout.bands_as_channels and trainer.model.net.dim == 2
+    assert trainer.features.shape[1:] == (24, 24)
+    model = trainer.train()
+    loaded = Model.load(model.save(tmp_path / "cube.pt"))
+    assert loaded.layout.bands_as_channels and loaded.in_channels == model.in_channels
+    a = Predictor(model, flips=False).predict(cube)
+    b = Predictor(loaded, flips=False).predict(cube)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    assert a.labels.shape == (24, 24)
+    assert (a.labels[:, :12] == 1).mean() > 0.9 and (a.labels[:, 12:] == 2).mean() > 0.9
