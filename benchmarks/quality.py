@@ -331,22 +331,25 @@ def build_unet(in_channels: int, n_classes: int, width: int, levels: int, dim: i
 class UNetRecipe:
     """How the U-Net reads the Trainer's blocks: its input channels and spatial dimension.
 
-    The same feature channels ours reads (normalised image channels, or a cube's binned
-    bands; the position channel of volumes, the flattened depth; the data mask), over
-    the same spatial axes (3D for volumes, 2D for maps).
+    The feature channels ours reads, without the repeats that only a bare invertible
+    network needs (normalised image channels, or a cube's binned bands; the position
+    channel of volumes, the flattened depth; the data mask where ours has one), over the
+    same spatial axes (3D for volumes, 2D for maps).
     """
 
     def __init__(self, trainer) -> None:
-        self.in_channels, self.dim = trainer.features.shape[0], trainer.layout.network_ndim
+        model = trainer.model
+        self.in_channels = model.in_channels if model.feature_repeats is None else trainer.layout.input_channels(1)
+        self.dim = trainer.layout.network_ndim
 
     def block_input(self, x):
         """Network input from a Trainer batch ``(1, C, *block)``."""
-        return x
+        return x[:, :self.in_channels]
 
     def image_input(self, features: np.ndarray):
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(features))[None]
+        return torch.from_numpy(np.ascontiguousarray(features[:self.in_channels]))[None]
 
 
 def unet_loss(trainer, unet, x, y):
@@ -737,11 +740,17 @@ def stream_row(r: dict[str, Any]) -> str:
 
 
 def summarise(results: list[dict[str, Any]], cases: list[str], methods: list[str]) -> list[dict[str, Any]]:
-    """Mean (and spread) over seeds of each case and method."""
+    """Mean (and spread) over seeds of each case and method.
+
+    Where ours ran on only some of a case's draws (runs put together with --reuse), every
+    method is summarised over those draws, so that the means compare like with like.
+    """
     summary = []
     for case in cases:
+        ours_seeds = {r["seed"] for r in results if r["case"] == case and r["method"] == "ours" and r.get("ok")}
         for method in methods:
-            runs = [r for r in results if r["case"] == case and r["method"] == method]
+            runs = [r for r in results if r["case"] == case and r["method"] == method
+                    and (not ours_seeds or r["seed"] in ours_seeds)]
             good = [r for r in runs if r.get("ok")]
             if not runs:
                 continue
@@ -1085,20 +1094,23 @@ def plot_maps(payload: dict[str, Any], previews: dict[tuple[str, str], np.ndarra
 
 
 def reusable_runs(args: argparse.Namespace) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """Successful runs of the --reuse-methods in the --reuse file, by (case, method, seed).
+    """Successful runs of the --reuse-methods in the --reuse files, by (case, method, seed).
 
-    Only a file made with the same data settings (synthetic size, band step) is used.
+    Only files made with the same data settings (synthetic size, band step) are used; a
+    run found in several files is taken from the last one. Each run records its file.
     """
-    if args.reuse is None:
-        return {}
-    earlier = json.loads(Path(args.reuse).read_text())
-    settings = earlier.get("settings", {})
-    if (settings.get("seismic_size"), settings.get("band_step")) != (args.size, args.band_step):
-        raise SystemExit(f"quality.py: error: {args.reuse} was made with other data settings (size "
-                         f"{settings.get('seismic_size')}, band step {settings.get('band_step')}); "
-                         f"run without --reuse")
-    return {(r["case"], r["method"], r["seed"]): r for r in earlier.get("results", [])
-            if r.get("ok") and r["method"] in args.reuse_methods}
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for path in args.reuse or []:
+        earlier = json.loads(Path(path).read_text())
+        settings = earlier.get("settings", {})
+        if (settings.get("seismic_size"), settings.get("band_step")) != (args.size, args.band_step):
+            raise SystemExit(f"quality.py: error: {path} was made with other data settings (size "
+                             f"{settings.get('seismic_size')}, band step {settings.get('band_step')}); "
+                             f"run without it")
+        for r in earlier.get("results", []):
+            if r.get("ok") and r["method"] in args.reuse_methods:
+                runs[(r["case"], r["method"], r["seed"])] = dict(r, reused_from=str(path))
+    return runs
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -1136,9 +1148,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--samson-dir", type=Path, default=None,
                         help="folder of the hyperspectral files (default DATA_DIR/hyperspectral)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker (default 3600)")
-    parser.add_argument("--reuse", type=Path, default=None,
-                        help="a quality.json of an earlier run on the same data settings: take the runs of the "
-                             "--reuse-methods from it instead of running them again")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=None,
+                        help="quality.json files of earlier runs on the same data settings: take the runs of the "
+                             "--reuse-methods from them instead of running them again")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="run nothing: report the runs found in the --reuse files (e.g. to put together the "
+                             "runs of several sessions or machines)")
     parser.add_argument("--reuse-methods", nargs="+", choices=METHODS, default=list(CLASSICAL),
                         help=f"methods whose runs --reuse takes (default: {' '.join(CLASSICAL)}, which do not "
                              f"depend on the engine)")
@@ -1248,7 +1263,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                   f"{[d['labelled'] for d in case_info['draws']]}, scored {[d['scored'] for d in case_info['draws']]}"
                   f" (seeds {args.seeds})", flush=True)
             unet_width = args.unet_width
-            if "unet" in args.methods:
+            if "unet" in args.methods and not args.reuse_only:
                 if unet_width is None:
                     try:
                         cal = calibrate_unet(case, paths[args.seeds[0]], args.seeds[0], args)
@@ -1264,7 +1279,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             for seed in args.seeds:
                 for method in methods:
                     if (case, method, seed) in reused:
-                        result = dict(reused[(case, method, seed)], reused_from=str(args.reuse))
+                        result = dict(reused[(case, method, seed)])
+                    elif args.reuse_only:
+                        continue
                     elif method == "unet" and unet_width is None:
                         result = {"ok": False, "error": "no U-Net width (calibration failed)"}
                     else:

@@ -50,6 +50,23 @@ class SeismicCase:
     tau: np.ndarray
 
 
+def _layer_cake(tau: np.ndarray, bounds: np.ndarray, bed) -> tuple[np.ndarray, np.ndarray]:
+    """Log-impedance over the range of ``tau``, bed by bed from the top.
+
+    ``bed(unit)`` gives the thickness (samples) and log-impedance of the next bed of
+    ``unit`` (1..K, the unit at the bed's top, from ``bounds``).
+    """
+    span = np.arange(np.floor(tau.min()) - 2, np.ceil(tau.max()) + 3)
+    unit_of_span = 1 + np.searchsorted(bounds, span)
+    log_impedance = np.empty(span.size)
+    i = 0
+    while i < span.size:
+        n, value = bed(int(unit_of_span[i]))
+        log_impedance[i:i + n] = value
+        i += n
+    return span, log_impedance
+
+
 def ricker(frequency: float = FREQUENCY_HZ, dt: float = DT_S) -> np.ndarray:
     """Ricker wavelet of peak ``frequency`` (Hz) sampled every ``dt`` s, odd length."""
     length = int(2.5 / (frequency * dt)) | 1
@@ -124,12 +141,8 @@ def thin_beds(shape: tuple[int, int, int] = (96, 96, 96), seed: int = 0, noise: 
     tau = _fault(tau, x, y, z, nz, rng, 0.06 * nz)
     tau = _fault(tau, x, y, z, nz, rng, 0.10 * nz)
     bounds, truth = _units(tau, 4)
-    span = np.arange(np.floor(tau.min()) - 2, np.ceil(tau.max()) + 3)
-    unit_of_span = 1 + np.searchsorted(bounds, span)
-    log_impedance = np.empty(span.size)
-    i = 0
-    while i < span.size:
-        unit = unit_of_span[i]
+
+    def bed(unit: int) -> tuple[int, float]:
         if unit == 1:
             thickness = rng.gamma(16.0, 2.0 / 16.0)
         elif unit == 2:
@@ -138,9 +151,9 @@ def thin_beds(shape: tuple[int, int, int] = (96, 96, 96), seed: int = 0, noise: 
             thickness = rng.choice([1.0, 3.0])
         else:
             thickness = rng.gamma(0.7, 2.0 / 0.7)
-        n = max(1, int(round(thickness)))
-        log_impedance[i:i + n] = 0.2 * rng.standard_normal()
-        i += n
+        return max(1, int(round(thickness))), 0.2 * rng.standard_normal()
+
+    span, log_impedance = _layer_cake(tau, bounds, bed)
     image = _synthesise(tau, span, log_impedance, noise, rng)
     names = ["regular beds", "irregular beds", "bimodal beds", "very irregular beds"]
     return SeismicCase(image, truth, names, tau.astype(np.float32))
@@ -213,14 +226,10 @@ def faults_noise(shape: tuple[int, int, int] = (96, 96, 96), seed: int = 0, nois
     for throw in (0.18, 0.22, 0.16):
         tau = _fault(tau, x, y, z, nz, rng, throw * nz)
     bounds, truth = _units(tau, 3)
-    span = np.arange(np.floor(tau.min()) - 2, np.ceil(tau.max()) + 3)
-    unit_of_span = 1 + np.searchsorted(bounds, span)
-    log_impedance = np.empty(span.size)
-    i = 0
-    while i < span.size:
-        unit = unit_of_span[i]
-        n = 2 + 3 * int(unit)
-        log_impedance[i:i + n] = (0.1 + 0.25 * (unit % 2)) * rng.standard_normal() + 0.1 * unit
-        i += n
+
+    def bed(unit: int) -> tuple[int, float]:
+        return 2 + 3 * unit, (0.1 + 0.25 * (unit % 2)) * rng.standard_normal() + 0.1 * unit
+
+    span, log_impedance = _layer_cake(tau, bounds, bed)
     image = _synthesise(tau, span, log_impedance, noise, rng)
     return SeismicCase(image, truth, [f"unit {k}" for k in (1, 2, 3)], tau.astype(np.float32))

@@ -75,7 +75,8 @@ def test_files_of_format_one_still_load(volume, tmp_path):
     blob["format_version"] = 1
     blob["state_dict"] = blob.pop("state_dicts")[0]
     blob["state_dict"] = {k.removeprefix("net."): v for k, v in blob["state_dict"].items()}
-    for key in ("head", "width", "spectral_width", "bands_as_channels", "mask_channel", "step_bound"):
+    for key in ("head", "spectral_head", "width", "spectral_width", "bands_as_channels", "mask_channel",
+                "step_bound"):
         del blob["preset"][key]
     for key in ("bands_as_channels", "mask_channel", "in_channels"):
         del blob[key]

@@ -146,3 +146,18 @@ def test_a_cube_model_is_a_2d_network_over_the_map(tmp_path):
     np.testing.assert_array_equal(a.probabilities, b.probabilities)
     assert a.labels.shape == (24, 24)
     assert (a.labels[:, :12] == 1).mean() > 0.9 and (a.labels[:, 12:] == 2).mean() > 0.9
+
+
+def test_cubes_get_the_head_and_volumes_the_bare_network():
+    from napari_geoseg.data import synthetic_seismic
+
+    preset = get_preset("fast")
+    assert preset.head_for("spectral") and not preset.head_for("volume") and not preset.head_for("image")
+    volume = synthetic_seismic((16, 16, 16), seed=0)
+    bare = Trainer(volume.image, volume.labels, iterations=1, block=16).model
+    assert bare.net.head is None and bare.feature_repeats == bare.channels == bare.in_channels
+    cube = np.random.default_rng(0).random((16, 16, 8)).astype(np.float32)
+    labels = np.zeros((16, 16), np.uint8)
+    labels[2, 2], labels[9, 9] = 1, 2
+    headed = Trainer(cube, labels, iterations=1, members=1).model
+    assert headed.net.head is not None and headed.feature_repeats is None

@@ -179,7 +179,7 @@ def _train(args) -> int:
     members = len(trainer.model.nets)
     print(f"training a {trainer.layout.mode} model: "
           f"{f'{members} networks of ' if members > 1 else ''}{len(trainer.model.net.layers)} layers, "
-          f"{trainer.model.channels} channels, {trainer.n_classes} classes, block {trainer.block}, "
+          f"{trainer.model.net.width} channels, {trainer.n_classes} classes, block {trainer.block}, "
           f"{trainer.iterations} iterations on {trainer.device}", file=sys.stderr)
     bar = ProgressLine("train")
     last = None
@@ -238,8 +238,14 @@ def _info(args) -> int:
 
         model = Model.load(path)
         print(f"{path}: napari-geoseg model (version {model.version})")
-        print(f"  mode {model.layout.mode}, image channels {model.layout.image_channels}, network channels {model.channels}"
-              + (", position: flattened depth" if model.layout.flattened else ""))
+        print(f"  mode {model.layout.mode}, image channels {model.layout.image_channels}, network input "
+              f"{model.in_channels} channels, states {model.net.width} channels"
+              + (", bands as channels" if model.layout.bands_as_channels else "")
+              + (", position: flattened depth" if model.layout.flattened else "")
+              + (", data mask channel" if model.layout.mask_channel else ""))
+        print("  " + ("lifting and head (the head reads the last state and the input)" if model.net.has_head
+                      else "bare network (classes read from the last state)")
+              + (f"; layers kept within h*||K|| <= {model.preset.step_bound:g}" if model.preset.step_bound else ""))
         print(f"  preset {model.preset.name}: depths {model.preset.depths}, ranks {model.preset.ranks}, "
               f"{len(model.net.layers)} layers, {sum(p.numel() for p in model.net.parameters())} weights"
               + (f", {len(model.nets)} member networks averaged" if len(model.nets) > 1 else ""))

@@ -46,7 +46,7 @@ def run_demo(shape: tuple[int, int, int] = (96, 96, 96), iterations: Optional[in
     trainer = Trainer(volume.image, volume.labels, preset=preset, iterations=iterations, seed=seed,
                       class_names=volume.class_names)
     net = trainer.model.net
-    print(f"network: {len(net.layers)} layers, {trainer.model.channels} channels, "
+    print(f"network: {len(net.layers)} layers, {net.width} channels, "
           f"{sum(p.numel() for p in net.parameters())} weights; training blocks {trainer.block}")
     start = time.perf_counter()
     last = None

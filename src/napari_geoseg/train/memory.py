@@ -32,7 +32,7 @@ def available_memory() -> Optional[int]:
 def training_bytes(trainer) -> int:
     """Features of the whole image plus the peak of one training step on a block."""
     features = trainer.features.nbytes + 3 * trainer.labels.nbytes
-    state = math.prod(trainer.block) * trainer.model.channels * 4
+    state = math.prod(trainer.block) * trainer.model.net.width * 4
     return features + STEP_FACTOR * state
 
 
@@ -43,5 +43,7 @@ def prediction_bytes(predictor, image_shape: tuple[int, ...], itemsize: int) -> 
     """
     model = predictor.model
     outputs = math.prod(image_shape[:model.layout.labels_ndim()]) * (12 * model.n_classes + 16)
-    block = predictor.block_side ** model.layout.spatial_ndim
-    return outputs + block * (model.layout.image_channels * (itemsize + 4) + STEP_FACTOR * model.channels * 4)
+    block = predictor.block_side ** model.layout.network_ndim
+    # A cube's block is read with its whole spectrum: its bands are the input channels.
+    values = model.in_channels * model.layout.band_bin if model.layout.bands_as_channels else model.in_channels
+    return outputs + block * (values * (itemsize + 4) + STEP_FACTOR * model.net.width * 4)

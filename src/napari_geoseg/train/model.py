@@ -80,15 +80,16 @@ class Model:
     def feature_repeats(self) -> int | None:
         """Channels :func:`~napari_geoseg.train.layout.build_features` repeats the input
         to (models without a head), or None."""
-        return None if self.preset.head else self.channels
+        return None if self.net.has_head else self.channels
 
     @staticmethod
     def build_net(preset: Preset, layout: Layout, in_channels: int, channels: int) -> HyperbolicSegmenter:
         """A member network: ``in_channels`` feature channels in, ``channels`` scores out."""
-        width = max(preset.width_for(layout.mode), channels) if preset.head else in_channels
+        head = preset.head_for(layout.mode)
+        width = max(preset.width_for(layout.mode), channels) if head else in_channels
         return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
                                    up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
-                                   head=preset.head)
+                                   head=head)
 
     def to_dict(self) -> dict:
         """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""
@@ -149,7 +150,8 @@ class Model:
             bare = blob.get("format_version", 1) < 3
             if bare:
                 # Written before the head: the bare network, trained without the bound.
-                preset_fields.update(head=False, bands_as_channels=False, mask_channel=False, step_bound=0.0)
+                preset_fields.update(head=False, spectral_head=False, bands_as_channels=False, mask_channel=False,
+                                     step_bound=0.0)
             preset = Preset(**preset_fields)
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
                             int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)),

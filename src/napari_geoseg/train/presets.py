@@ -45,11 +45,15 @@ class Preset:
         factor in ``[1 - j, 1 + j]``. Shadows, slopes and haze scale a pixel's whole
         spectrum, so a class should not be recognised by its brightness alone; with a
         few labelled pixels the network otherwise learns exactly that. 0 turns it off.
-    head
+    head, spectral_head
         A learned 1 x 1 lifting of the input channels onto the network's width and a
         learned 1 x 1 classification head that reads the last state together with the
-        input (:class:`~napari_geoseg.nn.HyperbolicSegmenter`). Without it the classes
-        are read from the first channels of the last state, as in the paper.
+        input (:class:`~napari_geoseg.nn.HyperbolicSegmenter`); ``spectral_head`` for
+        cubes. Without it the input channels are repeated up to the network's width and
+        the classes are read from the first channels of the last state, as in the
+        paper. Cubes need it to take their bands as channels; on the suite's volumes it
+        scored lower than the bare network (benchmarks/README.md), so volumes and 2D
+        images go without.
     width, spectral_width
         Channels of the network's states (0: as many as the scores need); for cubes.
     bands_as_channels
@@ -82,7 +86,8 @@ class Preset:
     members: int = 1
     spectral_members: Optional[int] = None
     illumination_jitter: float = 0.0
-    head: bool = True
+    head: bool = False
+    spectral_head: bool = True
     width: int = 0
     spectral_width: Optional[int] = None
     bands_as_channels: bool = True
@@ -107,6 +112,10 @@ class Preset:
     def members_for(self, mode: str) -> int:
         """Networks trained side by side for images of ``mode``."""
         return self._for(mode, "members")
+
+    def head_for(self, mode: str) -> bool:
+        """Whether networks for images of ``mode`` have a lifting and a head."""
+        return self.spectral_head if mode == "spectral" else self.head
 
     def width_for(self, mode: str) -> int:
         """State channels of the network for images of ``mode`` (0: as the scores need)."""

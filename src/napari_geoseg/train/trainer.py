@@ -203,16 +203,17 @@ class Trainer:
         if layout.mode == "spectral":
             # Neighbouring bands are averaged so the whole spectrum fits the network's reach.
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
-            as_channels = model.layout.bands_as_channels if model is not None else preset.head and preset.bands_as_channels
+            as_channels = (model.layout.bands_as_channels if model is not None
+                           else preset.head_for(mode) and preset.bands_as_channels)
             layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels))
             image = bin_bands(image, band_bin)
         layout = replace(layout, mask_channel=bool(model.layout.mask_channel if model is not None
-                                                   else preset.head and preset.mask_channel))
+                                                   else preset.head_for(mode) and preset.mask_channel))
         n_classes = len(class_ids)
         if model is None:
             center, scale = robust_statistics(image, layout, seed=seed)
             n_bands = image.shape[2] if layout.mode == "spectral" else 1
-            if preset.head:
+            if preset.head_for(mode):
                 channels = max(preset.min_channels, n_classes + 1)
                 in_channels = layout.input_channels(n_bands)
             else:
