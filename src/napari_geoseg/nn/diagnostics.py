@@ -9,7 +9,7 @@ import torch
 from .blr import conv_k, conv_kt
 from .hyperbolic import HyperbolicNet
 
-__all__ = ["invertibility_error", "energy_growth", "stability", "layer_step_norms", "diagnose"]
+__all__ = ["invertibility_error", "energy_growth", "stability", "layer_step_norms", "power_step", "diagnose"]
 
 
 @torch.no_grad()
@@ -34,6 +34,17 @@ def stability(net: HyperbolicNet, x: torch.Tensor, relative_perturbation: float 
 
 
 @torch.no_grad()
+def power_step(v: torch.Tensor, weight: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """One power-iteration step on ``K^T K`` from the unit vector ``v``.
+
+    Returns the Rayleigh quotient ``<v, K^T K v>`` (an estimate of ``||K||_2^2`` from
+    below) and the next unit vector.
+    """
+    w = conv_kt(conv_k(v, weight), weight)
+    return float((v * w).sum()), w / w.norm().clamp_min(1e-30)
+
+
+@torch.no_grad()
 def layer_step_norms(net: HyperbolicNet, size: int = 8, iterations: int = 20,
                      generator: Optional[torch.Generator] = None) -> list[float]:
     """``h * ||K_j||_2`` per layer, by power iteration on ``K^T K``.
@@ -48,12 +59,10 @@ def layer_step_norms(net: HyperbolicNet, size: int = 8, iterations: int = 20,
         weight = layer.weight
         v = torch.randn(1, layer.channels, *([size] * net.dim), generator=generator,
                         dtype=weight.dtype, device=weight.device)
+        v = v / v.norm()
         sigma2 = 0.0
         for _ in range(iterations):
-            v = v / v.norm()
-            w = conv_kt(conv_k(v, weight), weight)
-            sigma2 = float((v * w).sum())
-            v = w
+            sigma2, v = power_step(v, weight)
         norms.append(net.h * max(sigma2, 0.0) ** 0.5)
     return norms
 

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .blr import conv_k, conv_kt
+from .diagnostics import power_step
 from .hyperbolic import HyperbolicNet
 
 __all__ = ["HyperbolicSegmenter", "StepNormBound"]
@@ -140,9 +140,7 @@ class StepNormBound:
             weight, v = layer.weight, self.vectors[index]
             sigma2 = 0.0
             for _ in range(iterations):
-                w = conv_kt(conv_k(v, weight), weight)
-                sigma2 = float((v * w).sum())
-                v = w / w.norm().clamp_min(1e-30)
+                sigma2, v = power_step(v, weight)
             self.vectors[index] = v
             step = self.net.h * max(sigma2, 0.0) ** 0.5
             if step > self.bound:
@@ -150,4 +148,3 @@ class StepNormBound:
                 step = self.bound
             norms.append(step)
         return norms
-
