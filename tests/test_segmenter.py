@@ -161,3 +161,19 @@ def test_cubes_get_the_head_and_volumes_the_bare_network():
     labels[2, 2], labels[9, 9] = 1, 2
     headed = Trainer(cube, labels, iterations=1, members=1).model
     assert headed.net.head is not None and headed.feature_repeats is None
+
+
+@pytest.mark.parametrize("layout, n_bands, repeats", [
+    (Layout("volume", 3, 1), 1, 5),
+    (Layout("spectral", 3, 2, bands_as_channels=True, mask_channel=True), 3, None),
+])
+def test_the_feature_channel_map_follows_build_features(layout, n_bands, repeats):
+    # Each image channel holds its own constant; position and mask hold other values.
+    image = np.stack([np.full((4, 4, 3), 10.0 * (c + 1), np.float32) for c in range(layout.image_channels)], -1)
+    image = image[..., 0] if layout.image_channels == 1 else image
+    features, _ = build_features(image, layout, np.zeros(layout.image_channels), np.ones(layout.image_channels),
+                                 repeats)
+    sources = layout.image_channel_of_features(features.shape[0], n_bands, repeats is not None)
+    for channel, k in enumerate(sources):
+        values = np.unique(features[channel])
+        assert (values.tolist() == [10.0 * (k + 1)]) == (k >= 0)

@@ -122,6 +122,16 @@ class Layout:
         image = self.image_channels * (n_bands if self.bands_as_channels else 1)
         return image + (self.position_axis is not None) + int(self.mask_channel)
 
+    def image_channel_of_features(self, n_features: int, n_bands: int, repeated: bool) -> list[int]:
+        """For each channel :func:`build_features` gives, the image channel it holds
+        (-1: position or mask); ``repeated``: the channels were repeated up to
+        ``n_features``."""
+        n_image = self.input_channels(n_bands) - (self.position_axis is not None) - int(self.mask_channel)
+        if not repeated:
+            return [c % self.image_channels if c < n_image else -1 for c in range(n_features)]
+        period = self.input_channels(n_bands)
+        return [c % period if c % period < n_image else -1 for c in range(n_features)]
+
     @property
     def lateral_axes(self) -> tuple[int, int]:
         """Spatial axes along which flips and swaps do not change the meaning."""

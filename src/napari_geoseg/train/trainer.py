@@ -322,20 +322,15 @@ class Trainer:
         ratio = np.asarray(self.model.center, np.float64).ravel() / np.asarray(self.model.scale, np.float64).ravel()
         mult = np.ones(x.shape[0], np.float32)
         offset = np.zeros(x.shape[0], np.float32)
-        for channel, k in enumerate(self._image_channel_of_feature(x.shape[0])):
+        layout = self.layout
+        n_bands = ((self.model.in_channels - layout.input_channels(0)) // layout.image_channels
+                   if layout.bands_as_channels else 1)
+        sources = layout.image_channel_of_features(x.shape[0], n_bands, self.model.feature_repeats is not None)
+        for channel, k in enumerate(sources):
             if k >= 0:
                 mult[channel], offset[channel] = gain, (gain - 1) * ratio[k]
         shape = (-1,) + (1,) * (x.ndim - 1)
         return x * torch.from_numpy(mult).reshape(shape) + torch.from_numpy(offset).reshape(shape)
-
-    def _image_channel_of_feature(self, n_features: int) -> list[int]:
-        """For each feature channel, the image channel it holds (-1: position or mask)."""
-        image_channels = self.layout.image_channels
-        if self.model.feature_repeats is None:
-            n_image = self.model.in_channels - (self.layout.position_axis is not None) - self.layout.mask_channel
-            return [c % image_channels if c < n_image else -1 for c in range(n_features)]
-        period = image_channels + (self.layout.position_axis is not None) + self.layout.mask_channel
-        return [c % period if c % period < image_channels else -1 for c in range(n_features)]
 
     def _loss(self, net, x, y) -> torch.Tensor:
         out = net(x)
