@@ -191,6 +191,10 @@ def _train(args) -> int:
         # Also after a stop or a divergence: the model holds the last good weights.
         if trainer.history:
             trainer.model.save(args.out, overwrite=args.overwrite)
+    if trainer.race is not None:
+        scores = ", ".join(f"{design} {score:.3f}" for design, score in trainer.race.items())
+        print(f"design chosen on the held-out labels: {trainer.design} (validation accuracy {scores})",
+              file=sys.stderr)
     if last is not None:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")

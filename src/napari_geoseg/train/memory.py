@@ -30,8 +30,11 @@ def available_memory() -> Optional[int]:
 
 
 def training_bytes(trainer) -> int:
-    """Features of the whole image plus the peak of one training step on a block."""
-    features = trainer.features.nbytes + 3 * trainer.labels.nbytes
+    """Features of the whole image plus the peak of one training step on a block.
+
+    A trainer with rivals (a race of designs) holds their features too.
+    """
+    features = sum(t.features.nbytes + 3 * t.labels.nbytes for t in (trainer, *trainer.rivals))
     state = math.prod(trainer.block) * trainer.model.net.width * 4
     return features + STEP_FACTOR * state
 

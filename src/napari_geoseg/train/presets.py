@@ -64,6 +64,14 @@ class Preset:
     step_bound
         Keep every layer's ``h * ||K||_2`` at most this (the leapfrog stability bound,
         about 2) by projecting the weights after each step; 0 leaves them free.
+    race
+        Volumes and 2D images: a network with the other design (with the head if
+        ``head`` is off, without if on) trains beside the preset's for this share of
+        the iterations; the one with the higher accuracy on the held-out labelled voxels
+        then trains on alone (:class:`~napari_geoseg.train.Trainer`). Which design fits
+        depends on the data (the head suits labels that follow a voxel's value, the bare
+        network labels that follow the layering), and only the user's labels can tell.
+        0 trains the preset's design alone.
     flatten
         Volumes: give the network the flattened depth (which follows the reflectors,
         :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
@@ -93,6 +101,7 @@ class Preset:
     bands_as_channels: bool = True
     mask_channel: bool = True
     step_bound: float = 2.0
+    race: float = 0.0
     flatten: bool = True
     description: str = ""
 
@@ -130,7 +139,7 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset("fast", depths=(2, 2, 4), ranks=(4, 8, 16), min_channels=4, block=64, iterations=250,
                learning_rate=3e-3, max_bands=48, spectral_block=32, spectral_iterations=500,
-               spectral_members=3, illumination_jitter=0.3, spectral_width=16,
+               spectral_members=3, illumination_jitter=0.3, spectral_width=16, race=0.3,
                description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,

@@ -28,6 +28,13 @@ __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve
 # average of the iterates is a steadier model at no extra cost.
 AVERAGED_SHARE = 0.5
 
+# The designs of a race (Preset.race) are compared on this many blocks around held-out
+# labelled voxels: more than the progress reports use, as the choice lasts.
+RACE_VALIDATION_BLOCKS = 16
+# A race shorter than this many iterations would be decided by noise: the design of the
+# preset trains alone.
+MIN_RACE_ITERATIONS = 10
+
 
 def member_seed(seed: int, member: int) -> int:
     """Seed of member ``member`` of a model (weights and block draws); member 0 uses ``seed``."""
@@ -172,6 +179,7 @@ class Trainer:
                  axes: Optional[Sequence[str]] = None,
                  flattened_depth: Optional[FlattenedDepth] = None) -> None:
         image = np.asarray(image)
+        raw_image, raw_labels, continued = image, labels, model is not None
         if model is not None:
             preset = model.preset
         elif isinstance(preset, str):
@@ -266,6 +274,22 @@ class Trainer:
         self.class_weight = torch.tensor(np.where(counts > 0, weight, 0), dtype=torch.float32, device=self.device)
         self._stop = threading.Event()
         self.history: list[Progress] = []
+        #: Validation accuracy of each design raced (``{"bare": ..., "head": ...}``) once
+        #: the race is over, else None.
+        self.race: Optional[dict[str, float]] = None
+        #: Trainers of the other designs in the race, until it is decided.
+        self.rivals: list[Trainer] = []
+        if (not continued and layout.mode != "spectral" and len(self._validation_points)
+                and round(self.iterations * preset.race) >= MIN_RACE_ITERATIONS):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # this trainer has already warned about the image
+                rival = Trainer(raw_image, raw_labels, preset=replace(preset, head=not preset.head, race=0.0),
+                                mode=mode, iterations=self.iterations, learning_rate=learning_rate, block=block,
+                                members=members, seed=seed, device=device, class_names=class_names,
+                                validation_fraction=validation_fraction, validate_every=validate_every,
+                                axes=axes, flattened_depth=self.flattened_depth)
+            rival._stop = self._stop
+            self.rivals.append(rival)
 
     # -- setup -----------------------------------------------------------------------
     def _split_validation(self, fraction: float) -> None:
@@ -368,15 +392,81 @@ class Trainer:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def design(self) -> str:
+        """``"head"`` for networks with a lifting and a head, else ``"bare"``."""
+        return "head" if self.model.net.has_head else "bare"
+
     def run(self) -> Iterator[Progress]:
         """Train, yielding a :class:`Progress` after every iteration.
+
+        With rivals (:attr:`Preset.race`), every design trains for the race's share
+        of the iterations, one step each per iteration (the reported loss is their
+        mean); the design with the highest accuracy on the held-out labelled voxels
+        then becomes this trainer's (:attr:`model`, :attr:`layout`, ...) and trains on
+        alone. :attr:`race` records the accuracies.
 
         Raises
         ------
         TrainingDiverged
             The loss became NaN/Inf or grew a thousandfold; :attr:`model` keeps the weights
-            of the last good iteration.
+            of the last good iteration. In a race, a design that diverges drops out.
         """
+        start = time.perf_counter()
+        events = self._race() if self.rivals else self._run()
+        for event in events:
+            event = replace(event, elapsed=time.perf_counter() - start)
+            self.history.append(event)
+            yield event
+
+    def _race(self) -> Iterator[Progress]:
+        contenders = [self, *self.rivals]
+        runs = [contender._run() for contender in contenders]
+        alive = list(range(len(contenders)))
+        failure: Optional[TrainingDiverged] = None
+        race_end = round(self.iterations * self.preset.race)
+        for _ in range(race_end):
+            if self._stop.is_set():
+                break
+            steps = []
+            for k in list(alive):
+                try:
+                    steps.append(next(runs[k]))
+                except TrainingDiverged as err:
+                    failure = failure or err
+                    alive.remove(k)
+                except StopIteration:
+                    pass
+            if not alive:
+                raise failure
+            if steps:
+                yield replace(steps[0], loss=float(np.mean([step.loss for step in steps])), validation_accuracy=None)
+        if self._stop.is_set():
+            # Stopped before the race was decided: the preset's design stays, no time is
+            # spent validating.
+            best = 0 if 0 in alive else alive[0]
+        else:
+            scores = {}
+            for k in alive:
+                for net in contenders[k].model.nets:
+                    net.eval()
+                scores[k] = contenders[k].validation_accuracy(max_blocks=RACE_VALIDATION_BLOCKS) or 0.0
+                for net in contenders[k].model.nets:
+                    net.train()
+            best = max(alive, key=lambda k: scores[k])  # ties go to the preset's design
+            self.race = {contenders[k].design: scores[k] for k in alive}
+        for k in alive:
+            if k != best:
+                runs[k].close()
+        winner = contenders[best]
+        if winner is not self:
+            winner.model.class_names = list(self.model.class_names)  # may have been renamed since
+            kept = {"history", "_stop", "rivals", "race"}
+            self.__dict__.update({key: value for key, value in winner.__dict__.items() if key not in kept})
+        self.rivals = []
+        yield from runs[best]
+
+    def _run(self) -> Iterator[Progress]:
         nets = [net.to(self.device).train() for net in self.model.nets]
         # Each member draws its own blocks; member 0 draws exactly what a single network would.
         rngs = [np.random.default_rng(member_seed(self.seed, k)) for k in range(len(nets))]
@@ -426,10 +516,8 @@ class Trainer:
                 validation = self.validation_accuracy(nets)
                 for net in nets:
                     net.train()
-            event = Progress(iteration, self.iterations, float(np.mean(losses)), validation,
-                             time.perf_counter() - start)
-            self.history.append(event)
-            yield event
+            yield Progress(iteration, self.iterations, float(np.mean(losses)), validation,
+                           time.perf_counter() - start)
         if self._stop.is_set() and averaged[0] is not None:
             # Stopped late in the run: the average is still the better model.
             for net, a in zip(nets, averaged):
