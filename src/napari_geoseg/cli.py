@@ -60,9 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
     common.add_argument("--overwrite", action="store_true", help="replace output files that exist")
 
-    train = commands.add_parser("train", parents=[segy, common], help="train a model on an image and sparse labels")
+    wells = argparse.ArgumentParser(add_help=False)
+    wells.add_argument("--deviation", metavar="FILE", help="deviation surveys, CSV: well, md, inc, azi (degrees); "
+                                                           "wells without one are vertical")
+    wells.add_argument("--time-depth", metavar="FILE",
+                       help="time-depth tables for time surveys, CSV: [well,] depth, time (m, ms two-way)")
+    wells.add_argument("--las", nargs="+", default=[], metavar="FILE",
+                       help="LAS files whose discrete log (zone, facies) labels the well")
+    wells.add_argument("--las-curve", metavar="NAME",
+                       help="the LAS curve to use (default: the first named like ZONE, FACIES or LITH)")
+    wells.add_argument("--radius", type=int, default=0, metavar="R",
+                       help="label the (2R+1) x (2R+1) traces around each well (default 0)")
+
+    train = commands.add_parser("train", parents=[segy, common, wells],
+                                help="train a model on an image and sparse labels")
     train.add_argument("--image", required=True, help="image file (.npy .tif .sgy .zarr .mat:VAR .hdr)")
-    train.add_argument("--labels", required=True, help="labels file: 0 = unlabelled, 1..K classes")
+    train.add_argument("--labels", help="labels file: 0 = unlabelled, 1..K classes (with --wells: painted "
+                                        "labels that win over the wells')")
+    train.add_argument("--wells", metavar="TOPS", help="train from wells: unit tops, CSV: well, x, y (or inline, "
+                                                      "crossline), depth, unit[, bottom]")
     train.add_argument("--out", required=True, help="model file to write")
     train.add_argument("--preset", default="fast", choices=sorted(PRESETS), help="design (default fast)")
     train.add_argument("--iterations", type=_positive_int, help="training iterations (default: the preset's)")
@@ -88,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--ordered-units", action="store_true",
                          help="volumes: classes are units numbered from the top down; keep that order down "
                               "every trace (not for salt, intrusions, overturned or reverse-faulted units)")
+
+    well_labels = commands.add_parser("wells", parents=[segy, wells],
+                                      help="turn well tops and logs into a labels file for a survey")
+    well_labels.add_argument("tops", nargs="?", help="unit tops, CSV: well, x, y (or inline, crossline), depth, "
+                                                     "unit[, bottom]")
+    well_labels.add_argument("--image", required=True, help="the survey (.sgy .segy .npy .tif .zarr)")
+    well_labels.add_argument("--out", required=True, help="labels file to write, (inline, crossline, sample)")
+    well_labels.add_argument("--class-names", help="comma-separated units in class order (default: order of "
+                                                   "first appearance)")
+    well_labels.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
 
     demo = commands.add_parser("demo", help="train on the synthetic seismic sample and print the score")
     demo.add_argument("--shape", type=_shape, default=(96, 96, 96), help="volume size (default 96x96x96)")
@@ -160,17 +186,27 @@ def _train(args) -> int:
     from .train.memory import training_bytes
 
     _check_outputs([args.out], args.overwrite)
+    if args.labels is None and args.wells is None and not args.las:
+        raise InputError("no labels: give --labels, --wells or --las")
     image = _read(args.image, args)
-    labels = _read(args.labels, args)
+    labels = _read(args.labels, args) if args.labels else None
+    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    if args.wells or args.las:
+        from .data.wells import merge_labels
+
+        drawn = _well_labels(args, image, names)
+        names = names or drawn.class_names
+        labels = merge_labels(np.asarray(labels.data) if labels is not None else None, drawn.labels)
+    else:
+        labels = np.asarray(labels.data)
     model = Model.load(args.continue_from) if args.continue_from else None
     if model is not None and args.plain_depth and model.layout.flattened:
         raise InputError(f"{args.continue_from}: this model sees the flattened depth; continue it without "
                          f"--plain-depth or train a new model")
-    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         preset = get_preset(args.preset, flatten=False if args.plain_depth else None)
-        trainer = Trainer(np.asarray(image.data), np.asarray(labels.data), preset=preset, mode=args.mode,
+        trainer = Trainer(np.asarray(image.data), labels, preset=preset, mode=args.mode,
                           iterations=args.iterations, block=args.block, members=args.members, seed=args.seed,
                           device=args.device, model=model, class_names=names, axes=list(image.axes))
     for warning in caught:
@@ -198,6 +234,40 @@ def _train(args) -> int:
     if last is not None:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")
+    return 0
+
+
+def _well_labels(args, image, names):
+    """Labels from the wells of ``args`` in ``image``; file problems get the face's hint."""
+    from .data.wells import read_well_labels
+
+    tops = getattr(args, "wells", None) or getattr(args, "tops", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = read_well_labels(image, tops, deviation=args.deviation, time_depth=args.time_depth,
+                                 las=args.las, las_curve=args.las_curve, radius=args.radius, class_names=names)
+    for warning in caught:
+        _warn(str(warning.message))
+    for well, count in drawn.labelled.items():
+        print(f"well {well}: {count} voxels labelled", file=sys.stderr)
+    print("classes " + ", ".join(f"{k}={name}" for k, name in enumerate(drawn.class_names, start=1)),
+          file=sys.stderr)
+    return drawn
+
+
+def _wells(args) -> int:
+    from .io import write_volume
+
+    _check_outputs([args.out], args.overwrite)
+    if args.tops is None and not args.las:
+        raise InputError("no wells given: give a tops file or --las")
+    image = _read(args.image, args)
+    names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    drawn = _well_labels(args, image, names)
+    like = image if image.geometry is not None else None
+    write_volume(args.out, drawn.labels, like=like, overwrite=args.overwrite)
+    print(f"wrote {args.out} {drawn.labels.shape}: {int((drawn.labels > 0).sum())} voxels labelled from "
+          f"{len(drawn.labelled)} wells")
     return 0
 
 
@@ -287,7 +357,8 @@ def _view(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo, "view": _view}
+    handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo, "view": _view,
+                "wells": _wells}
     try:
         return handlers[args.command](args)
     except GeosegError as err:
