@@ -196,8 +196,8 @@ class _Survey:
 class _Classes:
     """Unit names to class numbers: the given names' order, or order of first appearance."""
 
-    def __init__(self, names: Optional[Sequence[str]]):
-        self.fixed = names is not None
+    def __init__(self, names: Optional[Sequence[str]], extend: bool = False):
+        self.fixed = names is not None and not extend
         self.names = [str(n).strip() for n in names] if names is not None else []
 
     def number(self, unit: str, where: str) -> int:
@@ -269,7 +269,8 @@ def _paint(labels: np.ndarray, points: np.ndarray, classes: np.ndarray, radius: 
 def wells_to_labels(volume: Volume, tops: Sequence[WellTops] = (), *, radius: int = 0,
                     deviation: Optional[dict[str, DeviationSurvey]] = None,
                     time_depth: Optional[dict[Optional[str], TimeDepth]] = None,
-                    logs: Sequence[LogWell] = (), class_names: Optional[Sequence[str]] = None) -> WellLabels:
+                    logs: Sequence[LogWell] = (), class_names: Optional[Sequence[str]] = None,
+                    extend_classes: bool = False) -> WellLabels:
     """Labels of the units that wells cross in ``volume``.
 
     Parameters
@@ -293,6 +294,9 @@ def wells_to_labels(volume: Volume, tops: Sequence[WellTops] = (), *, radius: in
     class_names : sequence of str, optional
         The units in class order; every unit must be among them. Default: order of
         first appearance, tops before logs.
+    extend_classes : bool
+        Units not among ``class_names`` become new classes after them (as in a live
+        session, where painted classes keep their numbers) instead of an error.
 
     Returns
     -------
@@ -309,7 +313,7 @@ def wells_to_labels(volume: Volume, tops: Sequence[WellTops] = (), *, radius: in
         raise InputError(f"the radius around wells must be 0 or more, got {radius}")
     survey = _Survey(volume)
     deviation, time_depth = deviation or {}, time_depth or {}
-    classes = _Classes(class_names)
+    classes = _Classes(class_names, extend_classes)
     labels = np.zeros(survey.shape, np.uint8 if class_names is None or len(class_names) < 255 else np.int16)
     result = WellLabels(labels, classes.names)
     conflicts = 0

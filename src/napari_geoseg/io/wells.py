@@ -38,7 +38,7 @@ from ..errors import InputError
 from ._guard import unreadable
 
 __all__ = ["Top", "WellTops", "DeviationSurvey", "TimeDepth", "read_tops", "read_deviation",
-           "read_time_depth", "read_las_log", "DISCRETE_CURVE_WORDS"]
+           "read_time_depth", "read_las_log", "tops_from_rows", "DISCRETE_CURVE_WORDS"]
 
 #: Words that mark a LAS curve as a discrete log of units when no curve is named.
 DISCRETE_CURVE_WORDS = ("ZONE", "FACIES", "LITH")
@@ -156,16 +156,35 @@ def read_tops(path: str | Path) -> list[WellTops]:
     path = Path(path)
     names, columns, rows = _rows(path, (("well", "x", "y", "depth", "unit"),
                                         ("well", "inline", "crossline", "depth", "unit")), "tops")
-    kind = "xy" if "x" in columns else "lines"
+    return tops_from_rows(rows, "xy" if "x" in columns else "lines", str(path))
+
+
+def tops_from_rows(rows, kind: str, source: str) -> list[WellTops]:
+    """Wells from rows of tops, checked as :func:`read_tops` checks a file.
+
+    Parameters
+    ----------
+    rows : iterable of (int, dict)
+        Row number and values by column name (``well``, ``x``/``y`` or
+        ``inline``/``crossline``, ``depth``, ``unit``, optionally ``bottom``), as text
+        or numbers.
+    kind : {"xy", "lines"}
+        Whether positions are map coordinates or line numbers.
+    source : str
+        Names the rows in messages (a file name, "the wells table").
+    """
+    path = source
     first, second = ("x", "y") if kind == "xy" else ("inline", "crossline")
     wells: dict[str, WellTops] = {}
     for row, values in rows:
-        name = values["well"]
+        values = {k: str(v).strip() if v is not None else "" for k, v in values.items()}
+        name = values.get("well", "")
         if not name:
             raise InputError(f"{path}: row {row} names no well; give every top its well")
-        position = (_number(path, row, first, values[first], name), _number(path, row, second, values[second], name))
-        depth = _number(path, row, "depth", values["depth"], name)
-        unit = values["unit"]
+        position = (_number(path, row, first, values.get(first, ""), name),
+                    _number(path, row, second, values.get(second, ""), name))
+        depth = _number(path, row, "depth", values.get("depth", ""), name)
+        unit = values.get("unit", "")
         if not unit:
             raise InputError(f"{path}: row {row} (well {name}) names no unit; give every top its unit")
         bottom = values.get("bottom") or None
@@ -186,7 +205,7 @@ def read_tops(path: str | Path) -> list[WellTops]:
                              f"{well.tops[-1].bottom:g} of the unit before it; fix the rows")
         well.tops.append(Top(depth, unit, row, bottom))
     if not wells:
-        raise InputError(f"{path}: no tops in the file; give one row per top")
+        raise InputError(f"{path}: no tops; give one row per top")
     return list(wells.values())
 
 
