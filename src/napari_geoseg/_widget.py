@@ -40,6 +40,7 @@ from ._notify import notify, user_errors
 from ._plot import TrainingPlot
 from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
                        default_threads, rename_classes, warm_up)
+from ._wells_panel import WellsPanel
 from .errors import GeosegError
 
 if TYPE_CHECKING:  # the engine imports torch: only for type checkers
@@ -149,6 +150,8 @@ class SegmentationWidget(QWidget):
         self.class_table = ClassTable()
         form.addRow("Classes", self.class_table)
         layout.addWidget(data)
+        self.wells = WellsPanel(self)
+        layout.addWidget(self.wells)
 
         settings = QGroupBox("Network and training")
         column = QVBoxLayout(settings)
