@@ -10,7 +10,8 @@ layer shown as interpreters expect (see :mod:`napari_geoseg._axes`):
 - hyperspectral ``(rows, cols, bands)`` becomes ``(bands, rows, cols)``: a map with a
   slider over bands.
 
-zarr stores stay lazy (a dask view of the store). Nothing here imports torch or Qt.
+zarr stores and SEG-Y files stay lazy (dask views of the store, or of the SEG-Y traces read
+on demand). Nothing here imports torch or Qt.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from ._axes import layer_metadata
 from .errors import InputError
 from .io import Volume, default_axes, read_volume
+from .io.segy import SegyArray
 
 __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data", "volume_mode",
            "contrast_limits", "READER_SUFFIXES", "MODES"]
@@ -191,10 +193,12 @@ def image_layer_data(volume: Volume, mode: Optional[str] = None, name: Optional[
     Returns
     -------
     (data, kwargs, "image")
-        ``data`` a view of the volume's array (a lazy dask array for zarr stores);
-        kwargs with ``name``, ``scale``, ``translate``, ``axis_labels``, ``units``,
-        ``colormap="gray"``, ``contrast_limits`` and ``metadata`` (``"geoseg"``: axes,
-        order, mode, source, geometry, scale, units, and what the file said).
+        ``data`` a view of the volume's array (a lazy dask array for zarr stores and
+        SEG-Y files); kwargs with ``name``, ``scale``, ``translate``, ``axis_labels``,
+        ``units``, ``colormap="gray"``, ``contrast_limits`` and ``metadata``
+        (``"geoseg"``: axes, order, mode, source, geometry, scale, units, ``transform``
+        (SEG-Y survey transform, ``(x, y) = A @ (inline, crossline, 1)``, as a 2x3 list
+        of floats, or None), and what the file said).
     """
     mode = volume_mode(volume) if mode is None else mode
     if mode not in MODES:
@@ -220,6 +224,7 @@ def image_layer_data(volume: Volume, mode: Optional[str] = None, name: Optional[
     axes = permuted(tuple(domain if (a == "sample" and domain) else a for a in engine_axes))
     units = tuple(u or "pixel" for u in permuted(volume.units))
     info = {"mode": mode, "source": volume.source, "geometry": volume.geometry,
+            "transform": _transform_list(volume.geometry),
             "scale": list(volume.scale), "translate": list(volume.translate), "units": list(volume.units),
             # The engine's axis names, for training and the writers (the layer's are in "axes").
             "engine_axes": list(engine_axes)}
@@ -294,10 +299,22 @@ def _engine_shape(layer_shape: tuple[int, ...], order) -> tuple[int, ...]:
     return tuple(layer_shape[int(a)] for a in order)
 
 
+def _transform_list(geometry) -> Optional[list[list[float]]]:
+    """A SEG-Y geometry's survey transform as plain lists (metadata must serialise), or None."""
+    transform = getattr(geometry, "transform", None)
+    return None if transform is None else [[float(v) for v in row] for row in np.asarray(transform)]
+
+
 def _lazy(data):
-    """numpy and memory-mapped arrays as they are; zarr arrays wrapped in dask, still lazy."""
+    """numpy and memory-mapped arrays as they are; zarr arrays and SEG-Y traces read on
+    demand wrapped in dask, still lazy."""
     if isinstance(data, np.ndarray):
         return data
+    if isinstance(data, SegyArray):
+        try:
+            return data.to_dask()
+        except ImportError:  # napari brings dask; without it, a plain array
+            return np.asarray(data)
     if type(data).__module__.split(".")[0] == "zarr":
         import dask.array
 

@@ -49,6 +49,10 @@ class Model:
         Per-channel robust normalisation of the training image.
     axes : list of str
         Names of the image axes it was trained on (for information).
+    transform : list of list of float, optional
+        The survey transform of the SEG-Y image it was trained on,
+        ``(x, y) = transform @ (inline, crossline, 1)`` (2 rows of 3 numbers; see
+        :attr:`napari_geoseg.io.SegyGeometry.transform`), or None.
     """
 
     nets: list[HyperbolicSegmenter]
@@ -62,10 +66,12 @@ class Model:
     axes: list[str] = field(default_factory=list)
     version: str = __version__
     in_channels: int = 0
+    transform: list[list[float]] | None = None
 
     def __post_init__(self) -> None:
         if not self.in_channels:
             self.in_channels = self.channels
+        self.transform = _transform_rows(self.transform)
 
     @property
     def n_classes(self) -> int:
@@ -112,6 +118,7 @@ class Model:
             "center": torch.from_numpy(np.asarray(self.center, np.float32)),
             "scale": torch.from_numpy(np.asarray(self.scale, np.float32)),
             "axes": [str(a) for a in self.axes],
+            "transform": self.transform,
         }
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
@@ -168,7 +175,25 @@ class Model:
             return cls(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
                        class_ids=list(blob["class_ids"]), class_names=list(blob["class_names"]),
                        center=blob["center"].numpy(), scale=blob["scale"].numpy(),
-                       axes=list(blob.get("axes", [])), version=str(blob.get("version", "?")))
+                       axes=list(blob.get("axes", [])), version=str(blob.get("version", "?")),
+                       transform=blob.get("transform"))
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise InputError(f"{path}: damaged napari-geoseg model file ({type(err).__name__}: "
                              f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
+
+
+def _transform_rows(transform) -> list[list[float]] | None:
+    """A survey transform as 2 rows of 3 floats (plain lists: the model file stays
+    loadable with ``weights_only``), or None.
+
+    Raises
+    ------
+    ValueError
+        Not 2x3 finite numbers.
+    """
+    if transform is None:
+        return None
+    rows = np.asarray(transform, dtype=np.float64)
+    if rows.shape != (2, 3) or not np.all(np.isfinite(rows)):
+        raise ValueError(f"a survey transform is 2x3 finite numbers, not {rows.shape}")
+    return [[float(v) for v in row] for row in rows]
