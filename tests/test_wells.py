@@ -1,5 +1,6 @@
 """Wells to labels: tops, deviation surveys, time-depth tables, LAS logs, and their mistakes."""
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +186,32 @@ def test_geoseg_wells_and_train_from_wells(tmp_path, capsys):
     assert not (tmp_path / "m2.pt").exists()
     assert main(["train", "--image", str(tmp_path / "vol.npy"), "--out", str(tmp_path / "m3.pt")]) == 2
     assert "give --labels, --wells or --las" in capsys.readouterr().err
+
+
+EX1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "seismic" / "ex1_missing_traces_75x71x26.segy"
+
+
+@pytest.mark.skipif(not EX1.exists(), reason="shared data not present")
+def test_wells_in_map_coordinates_on_a_real_irregular_survey(tmp_path, capsys):
+    from napari_geoseg.io import read_volume
+    from napari_geoseg.train import Model
+
+    volume = read_volume(EX1)
+    geometry = volume.geometry
+    # Two wells placed at traces given as map coordinates through the survey's CDP transform.
+    x1, y1 = geometry.lines_to_xy(np.array([11392.0]), np.array([2464.0]))
+    x2, y2 = geometry.lines_to_xy(np.array([11460.0]), np.array([2530.0]))
+    tops = write(tmp_path / "tops.csv", "well,x,y,depth,unit\n"
+                 f"W1,{x1[0]:.2f},{y1[0]:.2f},20,upper\nW1,{x1[0]:.2f},{y1[0]:.2f},48,lower\n"
+                 f"W2,{x2[0]:.2f},{y2[0]:.2f},16,upper\nW2,{x2[0]:.2f},{y2[0]:.2f},52,lower\n")
+    drawn = read_well_labels(volume, tops)
+    i1, j1 = (11392 - 11352) // 2, (2464 - 2442) // 2
+    trace = drawn.labels[i1, j1]
+    assert (trace[5:12] == 1).all() and (trace[12:] == 2).all() and trace[4] == 0  # 4 ms samples from 0
+    assert np.count_nonzero(drawn.labels.any(axis=2)) == 2
+    model = tmp_path / "m.pt"
+    assert main(["train", "--image", str(EX1), "--wells", str(tops), "--radius", "1", "--out", str(model),
+                 "--iterations", "2", "--block", "16"]) == 0
+    loaded = Model.load(model)
+    assert loaded.class_names == ["upper", "lower"]
+    np.testing.assert_allclose(loaded.transform, geometry.transform)

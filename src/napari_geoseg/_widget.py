@@ -699,7 +699,11 @@ class SegmentationWidget(QWidget):
         model = self.model
         if model is None:
             raise GeosegError("no model to save: train one first (or load one)")
-        saved = rename_classes(model, self.class_names()).save(path, overwrite=overwrite)
+        model = rename_classes(model, self.class_names())
+        transform = _layers._info(self.image_layer).get("transform") if self.image_layer is not None else None
+        if transform is not None and model.transform is None:  # where the survey it was trained on lies
+            model.transform = transform
+        saved = model.save(path, overwrite=overwrite)
         notify("info", f"saved the model to {saved}")
         return saved
 

@@ -115,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "first appearance)")
     well_labels.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
 
+    horizons = commands.add_parser("horizons", parents=[segy],
+                                   help="write the predicted unit boundaries as horizons (CSV, one row per trace)")
+    horizons.add_argument("prediction", help="predicted labels, (inline, crossline, sample), e.g. from predict")
+    horizons.add_argument("--image", help="the survey the prediction is of, for its geometry and coordinates "
+                                          "(default: the prediction's own, for SEG-Y)")
+    horizons.add_argument("--out", required=True, help="CSV file: horizon, inline, crossline, x, y, time|depth")
+    horizons.add_argument("--model", help="model file whose class names name the horizons")
+    horizons.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+
     demo = commands.add_parser("demo", help="train on the synthetic seismic sample and print the score")
     demo.add_argument("--shape", type=_shape, default=(96, 96, 96), help="volume size (default 96x96x96)")
     demo.add_argument("--iterations", type=_positive_int, help="training iterations (default: the preset's)")
@@ -226,6 +235,9 @@ def _train(args) -> int:
     finally:
         # Also after a stop or a divergence: the model holds the last good weights.
         if trainer.history:
+            transform = getattr(image.geometry, "transform", None)
+            if transform is not None:  # the model remembers where its survey lies
+                trainer.model.transform = np.asarray(transform).tolist()
             trainer.model.save(args.out, overwrite=args.overwrite)
     if trainer.race is not None:
         scores = ", ".join(f"{design} {score:.3f}" for design, score in trainer.race.items())
@@ -268,6 +280,31 @@ def _wells(args) -> int:
     write_volume(args.out, drawn.labels, like=like, overwrite=args.overwrite)
     print(f"wrote {args.out} {drawn.labels.shape}: {int((drawn.labels > 0).sum())} voxels labelled from "
           f"{len(drawn.labelled)} wells")
+    return 0
+
+
+def _horizons(args) -> int:
+    import numpy as np
+
+    from .data.horizons import write_horizons
+
+    _check_outputs([args.out], args.overwrite)
+    prediction = _read(args.prediction, args)
+    survey = _read(args.image, args) if args.image else prediction
+    if tuple(survey.shape[:3]) != tuple(prediction.shape):
+        raise InputError(f"{args.prediction}: shape {tuple(prediction.shape)} is not that of the survey "
+                         f"{args.image} {tuple(survey.shape[:3])}; give the survey the prediction was made on")
+    names = None
+    if args.model:
+        from .train import Model
+
+        model = Model.load(args.model)
+        names = [""] * max(model.class_ids)
+        for value, name in zip(model.class_ids, model.class_names):
+            names[value - 1] = name
+    rows = write_horizons(args.out, np.asarray(prediction.data).astype(np.int64), survey, names,
+                          overwrite=args.overwrite)
+    print(f"wrote {args.out}: {rows} rows")
     return 0
 
 
@@ -326,16 +363,43 @@ def _info(args) -> int:
         print("  classes " + ", ".join(f"{i}={n}" for i, n in zip(model.class_ids, model.class_names)))
         if model.axes:
             print(f"  trained on axes {tuple(model.axes)}")
+        if model.transform is not None:
+            rows = "; ".join(" ".join(f"{v:.6g}" for v in row) for row in model.transform)
+            print(f"  survey transform (x, y) = A @ (inline, crossline, 1), A = [{rows}]")
         return 0
-    volume = _read(path, args)
+    # SEG-Y is read headers only: the samples are never loaded here. Reader warnings
+    # (duplicate traces dropped) are shown as the command line's own.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        volume = _read(path, args)
+    for warning in caught:
+        _warn(str(warning.message))
     print(f"{path}: {volume.shape} {np.dtype(volume.dtype)}")
     for name, size, scale, unit, start in zip(volume.axes, volume.shape, volume.scale, volume.units, volume.translate):
         print(f"  {name}: {size} samples, step {scale:g} {unit}".rstrip() + f", first {start:g}")
     geometry = volume.geometry
-    if geometry is not None:
-        print(f"  SEG-Y: inlines {geometry.inlines[0]}..{geometry.inlines[-1]} (byte {geometry.inline_byte}), "
-              f"crosslines {geometry.crosslines[0]}..{geometry.crosslines[-1]} (byte {geometry.crossline_byte}), "
-              f"{geometry.domain}, sample format {geometry.sample_format}")
+    if geometry is None:
+        return 0
+    print(f"  SEG-Y: inlines {geometry.inlines[0]}..{geometry.inlines[-1]} step {geometry.inline_step} "
+          f"(byte {geometry.inline_byte}), crosslines {geometry.crosslines[0]}..{geometry.crosslines[-1]} step "
+          f"{geometry.crossline_step} (byte {geometry.crossline_byte}), {geometry.domain}, sample format "
+          f"{geometry.sample_format}")
+    n_inlines, n_crosslines, _ = geometry.shape
+    print(f"  grid {n_inlines} x {n_crosslines} = {n_inlines * n_crosslines} positions: "
+          f"{n_inlines * n_crosslines - geometry.n_missing} traces, {geometry.n_missing} missing (NaN)"
+          + (f", {geometry.n_duplicates} duplicate traces dropped" if geometry.n_duplicates else ""))
+    axes = geometry.survey_axes()
+    if axes is None:
+        print("  survey coordinates: none (CDP X/Y and source X/Y are zero or do not determine a map)")
+        return 0
+    unit = geometry.coordinate_unit
+    x, y = geometry.lines_to_xy(geometry.inlines[0], geometry.crosslines[0])
+    (inline_azimuth, inline_spacing), (crossline_azimuth, crossline_spacing) = axes
+    print(f"  survey origin ({x:.2f}, {y:.2f}) {unit} at inline {geometry.inlines[0]}, crossline "
+          f"{geometry.crosslines[0]} (bytes {geometry.coordinate_bytes[0]}/{geometry.coordinate_bytes[1]})")
+    print(f"  inline numbers grow toward azimuth {inline_azimuth:.2f} deg, {inline_spacing:.2f} {unit} per step of "
+          f"{geometry.inline_step}; crossline numbers toward {crossline_azimuth:.2f} deg, {crossline_spacing:.2f} "
+          f"{unit} per step of {geometry.crossline_step}; largest fit residual {geometry.transform_residual:.3g} {unit}")
     return 0
 
 
@@ -358,7 +422,7 @@ def _view(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo, "view": _view,
-                "wells": _wells}
+                "wells": _wells, "horizons": _horizons}
     try:
         return handlers[args.command](args)
     except GeosegError as err:
