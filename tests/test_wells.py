@@ -215,3 +215,18 @@ def test_wells_in_map_coordinates_on_a_real_irregular_survey(tmp_path, capsys):
     loaded = Model.load(model)
     assert loaded.class_names == ["upper", "lower"]
     np.testing.assert_allclose(loaded.transform, geometry.transform)
+    # Predicted units back into SEG-Y (missing traces stay missing), then their tops as horizons.
+    prediction = tmp_path / "units.sgy"
+    assert main(["predict", "--model", str(model), "--image", str(EX1), "--out", str(prediction)]) == 0
+    horizons = tmp_path / "horizons.csv"
+    assert main(["horizons", str(prediction), "--model", str(model), "--out", str(horizons)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(open(horizons)))
+    assert rows and {r["horizon"] for r in rows} <= {"top upper", "top lower"}
+    present = {(int(i), int(x)) for i, x in zip(*np.nonzero(geometry.present))}
+    for row in rows[:: max(1, len(rows) // 50)]:
+        i, j = (int(row["inline"]) - 11352) // 2, (int(row["crossline"]) - 2442) // 2
+        assert (i, j) in present and 0 <= float(row["time"]) <= 100
+        x, y = geometry.lines_to_xy(np.array([float(row["inline"])]), np.array([float(row["crossline"])]))
+        assert float(row["x"]) == pytest.approx(x[0], abs=0.01) and float(row["y"]) == pytest.approx(y[0], abs=0.01)

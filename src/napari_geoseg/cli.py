@@ -302,7 +302,9 @@ def _horizons(args) -> int:
         names = [""] * max(model.class_ids)
         for value, name in zip(model.class_ids, model.class_names):
             names[value - 1] = name
-    rows = write_horizons(args.out, np.asarray(prediction.data).astype(np.int64), survey, names,
+    # Missing traces of an irregular survey read back as NaN: no unit there.
+    labels = np.nan_to_num(np.asarray(prediction.data, np.float64), nan=0.0).astype(np.int64)
+    rows = write_horizons(args.out, labels, survey, names,
                           overwrite=args.overwrite)
     print(f"wrote {args.out}: {rows} rows")
     return 0
