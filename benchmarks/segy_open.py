@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     print(_common.format_table(["file MiB", "code", "what", "seconds", "peak MiB"], rows))
     payload = {"benchmark": "segy_open", "command": " ".join(["python benchmarks/segy_open.py", *(argv or sys.argv[1:])]),
                "machine": _common.machine_info(), "samples_per_trace": SAMPLES, "results": results}
-    _common.write_json("segy_open", payload)
+    _common.write_json("segy_open.json", payload)
     plot(results)
     return 0
 

@@ -214,7 +214,9 @@ def read_segy(path: Path, *, inline_byte: int | None = None, crossline_byte: int
         file = segyio.open(str(path), "r", ignore_geometry=True, endian=layout.endian)
     with file:
         with unreadable(display, "SEG-Y file"):
-            file.mmap()  # faster header scans; harmless if the platform cannot map
+            # No file.mmap(): a mapped scan of every trace header pulls the whole file into
+            # this process's resident memory (the headers are spread over all its pages),
+            # and opening must cost memory in proportion to the headers alone.
             text = _textual_header(bytes(file.text[0]))
             pairs = _candidate_pairs(inline_byte, crossline_byte, text)
 
