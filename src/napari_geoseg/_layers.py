@@ -105,7 +105,8 @@ def new_labels_layer_kwargs(image_layer) -> dict:
     """Name, scale, translate and metadata of an empty labels layer for this image."""
     ndim = len(labels_shape(image_layer))
     return {"name": f"{image_layer.name} labels", "scale": tuple(image_layer.scale)[-ndim:],
-            "translate": tuple(image_layer.translate)[-ndim:], "metadata": copying.deepcopy(dict(image_layer.metadata))}
+            "translate": tuple(image_layer.translate)[-ndim:], "units": tuple(image_layer.units)[-ndim:],
+            "metadata": copying.deepcopy(dict(image_layer.metadata))}
 
 
 class OutputLayers:

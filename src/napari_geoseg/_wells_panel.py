@@ -371,9 +371,11 @@ class WellsPanel(QGroupBox):
         shapes = [np.asarray(path)[:: max(1, len(path) // 200)][:, to_layer] for path in self.paths.values()]
         names = list(self.paths)
         if existing is None:
-            viewer.add_shapes(shapes, shape_type="path", edge_color="yellow", edge_width=2, name=name,
-                              scale=image.scale, translate=image.translate, properties={"well": names},
-                              text={"string": "{well}", "size": 10, "color": "yellow"})
+            # A thin line and the name above the hole: the labelled traces and tops stay visible.
+            viewer.add_shapes(shapes, shape_type="path", edge_color="yellow", edge_width=0.5, name=name,
+                              scale=image.scale, translate=image.translate, units=image.units,
+                              properties={"well": names},
+                              text={"string": "{well}", "size": 10, "color": "yellow", "anchor": "upper_left"})
             self.widget.viewer.layers.selection.active = self.widget.labels_layer
         else:
             existing.data = []

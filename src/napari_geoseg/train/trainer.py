@@ -440,7 +440,8 @@ class Trainer:
             if not alive:
                 raise failure
             if steps:
-                yield replace(steps[0], loss=float(np.mean([step.loss for step in steps])), validation_accuracy=None)
+                # The validation reported is that of the first design still in the race.
+                yield replace(steps[0], loss=float(np.mean([step.loss for step in steps])))
         if self._stop.is_set():
             # Stopped before the race was decided: the preset's design stays, no time is
             # spent validating.
