@@ -58,8 +58,6 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, nargs=2, default=(1500, 1200), metavar=("WIDTH", "HEIGHT"),
                         help="window size (default 1500 1200: the widget with its Wells section needs ~1000 px "
                              "of height and is squeezed in a 950 px window)")
-    parser.add_argument("--path-width", type=float, default=None,
-                        help="width of the wells' paths in data units (default: the plugin's, 0.5)")
     args = parser.parse_args(argv)
     if not SEGY.is_file():
         print(f"screenshot_wells: the example survey {SEGY} is missing; put the SEG-Y examples in "
@@ -104,8 +102,6 @@ def main(argv=None) -> int:
         wells_layer.visible = True
         index = viewer.layers.index(wells_layer)
         viewer.layers.move(index, len(viewer.layers))  # the holes and their names above everything
-        if args.path_width is not None:
-            wells_layer.edge_width = args.path_width
     if widget.prediction_layer is None:
         print("screenshot_wells: no prediction layer yet", file=sys.stderr)
     else:

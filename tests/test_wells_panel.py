@@ -62,7 +62,9 @@ def test_tops_become_labels_and_drawn_wells(panel_on, qtbot, tmp_path):
     assert np.count_nonzero(data) == 24 + 22
     assert widget.class_names()[1] == "shale" and widget.class_names()[2] == "sand"
     wells = viewer.layers[f"{widget.image_layer.name} wells"]
-    assert len(wells.data) == 2 and list(wells.properties["well"]) == ["A", "B"]
+    # One point per voxel along each hole (layer order: inline, sample, crossline), named at the top.
+    assert len(wells.data) == 24 + 22 and [n for n in wells.properties["well"] if n] == ["A", "B"]
+    assert set(map(tuple, wells.data[:24, [0, 2]].round().astype(int))) == {(5, 6)}
 
 
 def test_paint_wins_and_survives_placing_again(panel_on, qtbot, tmp_path):

@@ -8,7 +8,7 @@ top of the class picked in the class table at the clicked depth, in a well at th
 click's trace). Every change places the wells again in a worker thread; their labels are
 written into the labels layer where it is unpainted, and the voxels the wells labelled
 before are cleared first unless the user has painted over them, so live training picks
-the change up as it does a stroke. The holes are drawn in a Shapes layer named after
+the change up as it does a stroke. The holes are drawn in a Points layer named after
 the image.
 """
 
@@ -359,6 +359,12 @@ class WellsPanel(QGroupBox):
         self._draw_paths(image)
 
     def _draw_paths(self, image) -> None:
+        """The holes as points, one per voxel they cross, named at their top.
+
+        Points, not 3D paths: napari shows a point on the slice it lies in, so a vertical
+        well is a line on the sections through it and a dot on every time slice, where a
+        3D path would show on no time slice at all.
+        """
         viewer = self.widget.viewer
         name = f"{image.name} wells"
         existing = next((layer for layer in viewer.layers if layer.name == name), None)
@@ -368,20 +374,26 @@ class WellsPanel(QGroupBox):
             return
         # Engine indices -> the image layer's axes (sections show time down).
         to_layer = np.argsort(engine_order(image.metadata, 3))
-        shapes = [np.asarray(path)[:: max(1, len(path) // 200)][:, to_layer] for path in self.paths.values()]
-        names = list(self.paths)
-        if existing is None:
-            # A thin line and the name above the hole: the labelled traces and tops stay visible.
-            viewer.add_shapes(shapes, shape_type="path", edge_color="yellow", edge_width=0.5, name=name,
-                              scale=image.scale, translate=image.translate, units=image.units,
-                              properties={"well": names},
-                              text={"string": "{well}", "size": 10, "color": "yellow", "anchor": "upper_left"})
-            self.widget.viewer.layers.selection.active = self.widget.labels_layer
-        else:
-            existing.data = []
-            existing.properties = {"well": []}
-            existing.add(shapes, shape_type="path")
-            existing.properties = {"well": names}
+        points, labels = [], []
+        shape = np.asarray(_layers.engine_image(image).shape[:3])
+        for well, path in self.paths.items():
+            path = np.asarray(path)
+            rounded = np.round(path).astype(np.int64)
+            inside = np.all((rounded >= 0) & (rounded < shape), axis=1)
+            voxels = np.unique(rounded[inside], axis=0, return_index=True)[1]
+            along = path[inside][np.sort(voxels)]
+            if not len(along):
+                continue
+            points.append(along[:, to_layer])
+            labels += [well] + [""] * (len(along) - 1)
+        points = np.concatenate(points)
+        if existing is not None:
+            viewer.layers.remove(existing)
+        viewer.add_points(points, name=name, size=0.6, face_color="yellow", border_width=0,
+                          scale=image.scale, translate=image.translate, units=image.units,
+                          properties={"well": labels}, out_of_slice_display=False,
+                          text={"string": "{well}", "size": 10, "color": "yellow", "anchor": "upper_left"})
+        viewer.layers.selection.active = self.widget.labels_layer
 
     # -- horizons ------------------------------------------------------------------------------
     @user_errors("writing horizons")

@@ -104,6 +104,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--ordered-units", action="store_true",
                          help="volumes: classes are units numbered from the top down; keep that order down "
                               "every trace (not for salt, intrusions, overturned or reverse-faulted units)")
+    predict.add_argument("--chunks", type=_positive_int, metavar="N",
+                         help="with a .zarr output: predict and write it in chunks of N voxels a side (default "
+                              "256): memory in proportion to a chunk, not the image")
+    predict.add_argument("--resume", action="store_true",
+                         help="with a .zarr output: continue an interrupted run, skipping the chunks written")
+    predict.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                         help="with a .zarr output: run the chunks on N local dask.distributed worker processes")
+    predict.add_argument("--scheduler", metavar="ADDRESS",
+                         help="with a .zarr output: run the chunks on this dask.distributed scheduler (a cluster)")
+
+    convert = commands.add_parser("convert", parents=[segy],
+                                  help="write a volume (SEG-Y, ...) into a chunked zarr store, streaming")
+    convert.add_argument("image", help="the volume (.sgy .segy .npy .tif .zarr .mat:VAR .hdr)")
+    convert.add_argument("out", help="the zarr store to write (.zarr)")
+    convert.add_argument("--chunks", type=_positive_int, default=128, metavar="N",
+                         help="chunk side in voxels (default 128)")
+    convert.add_argument("--overwrite", action="store_true", help="replace the store if it exists")
 
     well_labels = commands.add_parser("wells", parents=[segy, wells],
                                       help="turn well tops and logs into a labels file for a survey")
@@ -317,6 +334,12 @@ def _predict(args) -> int:
     from .train import Model, Predictor
     from .train.memory import prediction_bytes
 
+    chunked = Path(args.out).suffix.lower() == ".zarr"
+    if not chunked and (args.chunks or args.resume or args.workers > 1 or args.scheduler):
+        raise InputError(f"{args.out}: --chunks, --resume, --workers and --scheduler write a zarr store; "
+                         f"name the output .zarr")
+    if chunked:
+        return _predict_chunked(args)
     _check_outputs([args.out, args.probabilities, args.uncertainty], args.overwrite)
     model = Model.load(args.model)
     image = _read(args.image, args)
@@ -339,6 +362,63 @@ def _predict(args) -> int:
         write_volume(args.uncertainty, result.uncertainty, like=like, overwrite=args.overwrite)
     counts = {int(k): int(v) for k, v in zip(*np.unique(result.labels, return_counts=True))}
     print(f"wrote {args.out} {result.labels.shape} in {time.perf_counter() - start:.1f} s; voxels per class {counts}")
+    return 0
+
+
+def _predict_chunked(args) -> int:
+    import shutil
+
+    import numpy as np
+
+    from .io.attributes import ATTRIBUTE_KEY, axis_attributes
+    from .train import Model
+    from .train.blockwise import ChunkedOutputs, ImageSource, predict_to_zarr
+
+    outputs = [args.out, args.probabilities, args.uncertainty]
+    for extra in outputs[1:]:
+        if extra and Path(extra).suffix.lower() != ".zarr":
+            raise InputError(f"{extra}: with a .zarr prediction, write the probabilities and uncertainty as "
+                             f".zarr stores too")
+    if not args.resume:
+        _check_outputs(outputs, args.overwrite)
+        for path in outputs:
+            if path and Path(path).exists():
+                shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
+    model = Model.load(args.model)
+    image = _read(args.image, args)
+    options = {k: getattr(args, f"segy_{k}") for k in ("inline_byte", "crossline_byte", "domain")
+               if getattr(args, f"segy_{k}", None) is not None}
+    source = ImageSource(str(args.image), {f"segy_{k}": v for k, v in options.items()})
+    like = image if model.layout.mode == "volume" else None
+    attributes = {ATTRIBUTE_KEY: axis_attributes(image.ndim if like is not None else 2, like)}
+    bar = ProgressLine("predict")
+    start = time.perf_counter()
+    summary = predict_to_zarr(model, image.data, ChunkedOutputs(*outputs), source=source, chunks=args.chunks or 256,
+                              resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+                              attributes=attributes, progress=bar.update, device=args.device, block=args.block,
+                              ordered_units=args.ordered_units)
+    if summary["masked"]:
+        _warn(f"{summary['masked']} voxels of {args.image} hold NaN or Inf samples and are masked out of the "
+              f"prediction (label 0)")
+    seconds = time.perf_counter() - start
+    computed = summary["computed"]
+    rate = np.prod(image.shape[:3]) * computed / max(summary["chunks"], 1) / max(seconds, 1e-9) / 1e6
+    print(f"wrote {args.out}: {computed} chunks computed"
+          + (f", {summary['skipped']} already done" if summary["skipped"] else "")
+          + f" in {seconds:.1f} s" + (f" (about {rate:.2f} M voxels/s)" if computed else ""))
+    return 0
+
+
+def _convert(args) -> int:
+    from .io.convert import convert_to_zarr
+
+    _check_outputs([args.out], args.overwrite)
+    if Path(args.out).suffix.lower() != ".zarr":
+        raise InputError(f"{args.out}: convert writes a zarr store; name it .zarr")
+    image = _read(args.image, args)
+    bar = ProgressLine("convert")
+    convert_to_zarr(image, args.out, chunks=args.chunks, overwrite=args.overwrite, progress=bar.update)
+    print(f"wrote {args.out} {tuple(image.shape)} in chunks of {args.chunks}")
     return 0
 
 
@@ -424,7 +504,7 @@ def _view(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"train": _train, "predict": _predict, "info": _info, "demo": _demo, "view": _view,
-                "wells": _wells, "horizons": _horizons}
+                "wells": _wells, "horizons": _horizons, "convert": _convert}
     try:
         return handlers[args.command](args)
     except GeosegError as err:

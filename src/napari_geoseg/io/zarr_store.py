@@ -50,6 +50,8 @@ def read_zarr(path: Path, array: str | None = None, display: str | None = None) 
         node = zarr.open(str(path), mode="r")
     if isinstance(node, zarr.Group):
         names = _array_paths(node)
+        if array is None and "amplitude" in names and len(names) > 1:
+            array = "amplitude"  # a seismic store of TGS's MDIO: its samples, beside coordinate arrays
         if array is None:
             if len(names) != 1:
                 listing = ", ".join(names) if names else "no arrays"
@@ -70,7 +72,36 @@ def read_zarr(path: Path, array: str | None = None, display: str | None = None) 
     kwargs = {"axes": names} if names else {}
     kwargs.update(axes_from_attributes(attributes.get(ATTRIBUTE_KEY), data.ndim))
     metadata = {"variable": array} if array is not None else {}
-    return Volume(data, source=display, metadata=metadata, **kwargs)
+    from .convert import GEOMETRY_KEY, geometry_from_attributes  # here: convert imports this module's peers
+
+    geometry = geometry_from_attributes(attributes.get(GEOMETRY_KEY))
+    if geometry is not None:
+        metadata["domain"] = geometry.domain
+    elif isinstance(node, zarr.Group) and names_of_axes_are_coordinates(node, kwargs.get("axes"), data.ndim):
+        kwargs.update(_coordinates(node, kwargs["axes"]))
+    return Volume(data, source=display, metadata=metadata, geometry=geometry, **kwargs)
+
+
+def names_of_axes_are_coordinates(group, axes, ndim: int) -> bool:
+    """Whether a group holds a 1D array named after each axis (MDIO, xarray): coordinates."""
+    if not axes or len(axes) != ndim:
+        return False
+    return any(name in group and getattr(group[name], "ndim", 0) == 1 for name in axes)
+
+
+def _coordinates(group, axes) -> dict[str, tuple]:
+    """Scale and translate from evenly spaced 1D coordinate arrays named after the axes."""
+    scale, translate = [], []
+    for name in axes:
+        values = np.asarray(group[name][:], float) if name in group and group[name].ndim == 1 else None
+        steps = np.unique(np.diff(values)) if values is not None and values.size > 1 else None
+        if steps is not None and steps.size == 1 and steps[0] != 0:
+            scale.append(float(steps[0]))
+            translate.append(float(values[0]))
+        else:
+            scale.append(1.0)
+            translate.append(0.0)
+    return {"scale": tuple(scale), "translate": tuple(translate)}
 
 
 def write_zarr(path: Path, data, like: Volume | None = None) -> None:

@@ -45,6 +45,26 @@ def _taper(size: int, overlap: int) -> np.ndarray:
     return np.clip(np.minimum(ramp, ramp[::-1]), 1e-3, 1).astype(np.float32)
 
 
+def _output_box(output: Optional[tuple[slice, ...]], shape: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """``output`` as (start, stop) per axis within ``shape`` (the whole of it when None)."""
+    if output is None:
+        return tuple((0, s) for s in shape)
+    output = tuple(output) + (slice(None),) * (len(shape) - len(output))
+    box = tuple(o.indices(s)[:2] for o, s in zip(output, shape))
+    if any(o.step not in (None, 1) for o in output) or any(stop <= start for start, stop in box):
+        raise InputError(f"the output box {output} is not a non-empty box of unit steps within {shape}")
+    return box
+
+
+def _overlap(corner: tuple[int, ...], size: tuple[int, ...], box) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Where the block at ``corner`` of ``size`` meets ``box``: slices in the block and in the box."""
+    low = [max(c, start) for c, (start, _) in zip(corner, box)]
+    high = [min(c + n, stop) for c, n, (_, stop) in zip(corner, size, box)]
+    in_block = tuple(slice(lo - c, max(hi, lo) - c) for lo, hi, c in zip(low, high, corner))
+    in_box = tuple(slice(lo - start, max(hi, lo) - start) for lo, hi, (start, _) in zip(low, high, box))
+    return in_block, in_box
+
+
 def _starts(length: int, block: int, step: int) -> list[int]:
     starts = list(range(0, max(length - block, 0) + 1, step))
     if starts[-1] + block < length:
@@ -152,7 +172,8 @@ class Predictor:
     @torch.no_grad()
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
                 region: Optional[tuple[slice, ...]] = None,
-                flattened_depth: Optional[FlattenedDepth] = None) -> Prediction:
+                flattened_depth: Optional[FlattenedDepth] = None,
+                output: Optional[tuple[slice, ...]] = None) -> Prediction:
         """Labels, probabilities and uncertainty for ``image``, or for a ``region`` of it.
 
         ``image`` may be a numpy array, a memory map or a lazy array (zarr, dask): only one
@@ -164,6 +185,13 @@ class Predictor:
         depth channel the whole image is flattened first (read once more, a tile at a
         time: :class:`~napari_geoseg.train.flattening.FlattenedDepth`); pass
         ``flattened_depth`` (e.g. the :class:`Trainer`'s) to reuse one.
+
+        ``output`` (slices over the label axes, relative to the region) returns only that
+        box, computed from the blocks of the whole region's tiling that overlap it: the
+        values are exactly those of the same box in the whole prediction, so boxes
+        predicted apart (a chunk each, on other processes or machines) put together equal
+        the whole prediction. Each block is read with its context, up to a block beyond
+        the box.
         """
         self._stop.clear()
         model = self.model
@@ -186,16 +214,20 @@ class Predictor:
             block[2] = padded_spatial[2]
         out_ndim = layout.labels_ndim()
         k = model.n_classes
-        total = np.zeros((k, *padded_spatial[:out_ndim]), np.float32)
-        weight_sum = np.zeros(padded_spatial[:out_ndim], np.float32)
-        finite = np.ones(spatial[:out_ndim], bool)
+        keep = _output_box(output, spatial[:out_ndim])
+        keep_shape = tuple(stop - start for start, stop in keep)
+        total = np.zeros((k, *keep_shape), np.float32)
+        weight_sum = np.zeros(keep_shape, np.float32)
+        finite = np.ones(keep_shape, bool)
         axes_starts, tapers = [], []
         for axis in range(net_ndim):
             overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
             step = max(block[axis] - overlap, multiple)
             axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
             tapers.append(_taper(block[axis], overlap))
-        corners = list(itertools.product(*axes_starts))
+        # Only the blocks that overlap the output box (all of them without one).
+        corners = [corner for corner in itertools.product(*axes_starts)
+                   if all(c < stop and c + b > start for c, b, (start, stop) in zip(corner, block, keep))]
         window = tapers[0][:, None] * tapers[1][None, :]
         if out_ndim == 3:
             window = window[..., None] * tapers[2]
@@ -222,16 +254,16 @@ class Predictor:
             block_finite = block_finite[tuple(slice(0, r.stop - r.start) for r in inside)]
             while block_finite.ndim > out_ndim:
                 block_finite = block_finite.all(-1)
-            finite[inside[:out_ndim]] &= block_finite
+            in_block, in_keep = _overlap(corner[:out_ndim], block_finite.shape, keep)
+            finite[in_keep] &= block_finite[in_block]
             probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device), k,
                                                 model.layout.band_slice)
-            out_crop = crop[:out_ndim]
-            total[(slice(None), *out_crop)] += probabilities * window
-            weight_sum[out_crop] += window
+            in_block, in_keep = _overlap(corner[:out_ndim], block[:out_ndim], keep)
+            total[(slice(None), *in_keep)] += probabilities[(slice(None), *in_block)] * window[in_block]
+            weight_sum[in_keep] += window[in_block]
             if progress is not None:
                 progress(done, len(corners))
-        trim = tuple(slice(0, s) for s in spatial[:out_ndim])
-        probabilities = total[(slice(None), *trim)] / weight_sum[trim]
+        probabilities = total / weight_sum
         del total
         ids = np.asarray(model.class_ids)
         dtype = np.uint8 if ids.max() < 256 else np.uint16
