@@ -373,7 +373,7 @@ def method_ours(data, case, seed, args, times):
     return prediction, {
         "iterations": trainer.iterations, "block": list(trainer.block), "channels": model.channels,
         "layers": len(model.net.layers), "n_weights": sum(p.numel() for p in model.net.parameters()),
-        "train_labels": int(np.count_nonzero(trainer.train_labels)),
+        "train_labels": trainer.n_train_labels,
         "final_loss": last.loss if last else None,
         "validation_accuracy": last.validation_accuracy if last else None,
     }
@@ -399,7 +399,7 @@ def method_unet(data, case, seed, args, times):
     loss = None
     for _ in range(trainer.iterations):
         point = trainer._train_points[rng.integers(len(trainer._train_points))]
-        x, y = trainer._batch(trainer._crop_around(point, rng), trainer.train_labels, rng)
+        x, y = trainer._batch(trainer._crop_around(point, rng), "train", rng)
         optimizer.zero_grad(set_to_none=True)
         loss = unet_loss(trainer, unet, recipe.block_input(x), y)
         loss.backward()
@@ -421,7 +421,7 @@ def method_unet(data, case, seed, args, times):
         "levels": args.unet_levels, "learning_rate": args.unet_lr, "dim": recipe.dim,
         "in_channels": recipe.in_channels,
         "n_weights": sum(p.numel() for p in unet.parameters()),
-        "train_labels": int(np.count_nonzero(trainer.train_labels)),
+        "train_labels": trainer.n_train_labels,
         "final_loss": float(loss.detach()) if loss is not None else None,
     }
 
@@ -590,7 +590,7 @@ def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     data = load_case(args.data)
     trainer = Trainer(data["image"], data["labels"], preset="fast", seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    x, y = trainer._batch(trainer._crop_around(trainer._train_points[0], rng), trainer.train_labels, None)
+    x, y = trainer._batch(trainer._crop_around(trainer._train_points[0], rng), "train", None)
     recipe = UNetRecipe(trainer)
 
     def make():

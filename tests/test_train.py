@@ -295,11 +295,11 @@ def test_cube_blocks_are_lit_differently_in_training_only(volume):
                                  trainer.model.feature_repeats)
     np.testing.assert_allclose(trainer._illuminate(x, 1.25).numpy(), expected, atol=1e-5)
     crop = (slice(0, 32), slice(0, 32))  # the map: the bands are channels
-    plain, _ = trainer._batch(crop, trainer.train_labels, None)
+    plain, _ = trainer._batch(crop, "train", None)
     np.testing.assert_array_equal(plain[0].numpy(), trainer.features)
-    jittered, _ = trainer._batch(crop, trainer.train_labels, np.random.default_rng(1))
+    jittered, _ = trainer._batch(crop, "train", np.random.default_rng(1))
     assert not np.allclose(np.sort(jittered[0].numpy().ravel()), np.sort(trainer.features.ravel()))
     on_volume = Trainer(volume.image, volume.labels, iterations=1, block=16)
     block = (slice(0, 16),) * 3
-    a, _ = on_volume._batch(block, on_volume.train_labels, np.random.default_rng(1))
+    a, _ = on_volume._batch(block, "train", np.random.default_rng(1))
     assert np.allclose(np.sort(a.numpy().ravel()), np.sort(on_volume.features[(slice(None), *block)].ravel()))

@@ -30,13 +30,18 @@ def available_memory() -> Optional[int]:
 
 
 def training_bytes(trainer) -> int:
-    """Features of the whole image plus the peak of one training step on a block.
+    """The labelled voxels (held sparse) plus the peak of one training step on a block.
 
-    A trainer with rivals (a race of designs) holds their features too.
+    The image is read a block at a time, so its size does not count. A trainer with
+    rivals (a race of designs) holds their labels and steps too.
     """
-    features = sum(t.features.nbytes + 3 * t.labels.nbytes for t in (trainer, *trainer.rivals))
-    state = math.prod(trainer.block) * trainer.model.net.width * 4
-    return features + STEP_FACTOR * state
+    total = 0
+    for t in (trainer, *trainer.rivals):
+        labels = t._points.nbytes + t._values.nbytes + t._train.nbytes
+        block = math.prod(t.block)
+        features = block * t.model.in_channels * 4 * 2  # the block and its flipped copy
+        total += labels + features + STEP_FACTOR * block * t.model.net.width * 4
+    return total
 
 
 def prediction_bytes(predictor, image_shape: tuple[int, ...], itemsize: int) -> int:

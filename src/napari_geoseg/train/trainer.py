@@ -19,6 +19,7 @@ from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
+from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve_device", "pad_to_multiple"]
 
@@ -178,7 +179,7 @@ class Trainer:
                  validation_fraction: float = 0.1, validate_every: int = 10,
                  axes: Optional[Sequence[str]] = None,
                  flattened_depth: Optional[FlattenedDepth] = None) -> None:
-        image = np.asarray(image)
+        image = array_like(image)
         raw_image, raw_labels, continued = image, labels, model is not None
         if model is not None:
             preset = model.preset
@@ -188,8 +189,10 @@ class Trainer:
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
         self.device = resolve_device(device)
-        labels = np.asarray(labels)
+        labels = array_like(labels)
         mode = mode or (model.layout.mode if model is not None else infer_mode(image.shape, labels.shape))
+        if mode != "volume":
+            image = np.asarray(image)  # maps, cubes and 2D images are small: only volumes stay lazy
         layout = Layout.for_image(mode, image.shape)
         self.iterations = int(iterations or preset.iterations_for(mode))
         spatial = image.shape[:layout.spatial_ndim]
@@ -200,8 +203,10 @@ class Trainer:
         if model is not None and layout.image_channels != model.layout.image_channels:
             raise InputError(f"the model expects {model.layout.image_channels} image channels, "
                              f"this image has {layout.image_channels}")
-        labels, class_ids = prepare_labels(labels, model.class_ids if model is not None else None)
-        self.nonfinite = int(np.count_nonzero(~np.isfinite(image))) if np.issubdtype(image.dtype, np.floating) else 0
+        # Labels are held sparse: the labelled voxels' coordinates (C order) and classes.
+        points, values = labelled_voxels(labels)
+        values, class_ids = prepare_labels(values, model.class_ids if model is not None else None)
+        self.nonfinite = count_nonfinite(image)
         if self.nonfinite:
             warnings.warn(f"{self.nonfinite} NaN or Inf samples in the image are masked out of training",
                           stacklevel=2)
@@ -219,7 +224,8 @@ class Trainer:
                                                    else preset.head_for(mode) and preset.mask_channel))
         n_classes = len(class_ids)
         if model is None:
-            center, scale = robust_statistics(image, layout, seed=seed)
+            center, scale = robust_statistics(image, layout, seed=seed) if is_small(image) else \
+                sampled_statistics(image, layout, seed=seed)
             n_bands = image.shape[2] if layout.mode == "spectral" else 1
             if preset.head_for(mode):
                 channels = max(preset.min_channels, n_classes + 1)
@@ -256,18 +262,16 @@ class Trainer:
         #: The flattened depth of the image (volumes of a flattening layout), for predictions to reuse.
         self.flattened_depth = (flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
                                 if layout.flattened else None)
-        position = self.flattened_depth.position() if self.flattened_depth is not None else None
-        features, finite = build_features(image, layout, model.center, model.scale, model.feature_repeats,
-                                          position=position)
-        # A labelled pixel of a cube is dropped if any of its bands is missing.
-        labels = np.where(finite.all(-1) if finite.ndim > labels.ndim else finite, labels, 0)
+        self.image = image
         multiple = model.net.input_multiple
-        spatial_axes = range(1, 1 + layout.network_ndim)
-        self.features = pad_to_multiple(features, multiple, spatial_axes, "reflect")
-        self.labels = pad_to_multiple(labels, multiple, range(labels.ndim), "constant")
+        #: The network's spatial shape of the image, padded to a multiple of its coarsening.
+        self.padded_shape = tuple(s + (-s % multiple) for s in image.shape[:layout.network_ndim])
+        # A labelled voxel without data is dropped (a pixel of a cube if any band is missing).
+        keep = finite_at(image, points, layout)
+        self._points, self._values = points[keep], values[keep]
         self._split_validation(validation_fraction)
         self.block = self._block_shape(block or preset.block_for(mode), multiple)
-        counts = np.bincount(self.train_labels.ravel(), minlength=n_classes + 1)[1:].astype(np.float64)
+        counts = np.bincount(self._values[self._train], minlength=n_classes + 1)[1:].astype(np.float64)
         if np.count_nonzero(counts) < 2:
             raise InputError("after holding out validation voxels fewer than two classes remain; label more voxels")
         weight = counts.sum() / (n_classes * np.maximum(counts, 1))
@@ -294,17 +298,56 @@ class Trainer:
     # -- setup -----------------------------------------------------------------------
     def _split_validation(self, fraction: float) -> None:
         rng = np.random.default_rng(self.seed)
-        labelled = np.flatnonzero(self.labels)
-        held = rng.random(labelled.size) < fraction if labelled.size >= 20 else np.zeros(labelled.size, bool)
-        self.train_labels = self.labels.copy()
-        self.train_labels.flat[labelled[held]] = 0
-        self.validation_labels = np.zeros_like(self.labels)
-        self.validation_labels.flat[labelled[held]] = self.labels.flat[labelled[held]]
-        self._train_points = np.stack(np.unravel_index(labelled[~held], self.labels.shape), 1)
-        self._validation_points = np.stack(np.unravel_index(labelled[held], self.labels.shape), 1)
+        n = len(self._values)
+        held = rng.random(n) < fraction if n >= 20 else np.zeros(n, bool)
+        self._train = ~held
+        self._train_points = self._points[~held]
+        self._validation_points = self._points[held]
+
+    @property
+    def n_train_labels(self) -> int:
+        """Labelled voxels that training uses (the others are held out for validation)."""
+        return int(np.count_nonzero(self._train))
+
+    def labels_of(self, which: str, crop: tuple[slice, ...]) -> np.ndarray:
+        """Dense labels of ``crop`` (padded coordinates): ``"train"`` or ``"validation"`` voxels."""
+        chosen = self._train if which == "train" else ~self._train
+        points, values = self._points[chosen], self._values[chosen]
+        crop = crop[:points.shape[1]]
+        low = np.array([c.start for c in crop])
+        high = np.array([c.stop for c in crop])
+        inside = np.all((points >= low) & (points < high), axis=1)
+        block = np.zeros(tuple(high - low), np.int16)
+        block[tuple((points[inside] - low).T)] = values[inside]
+        return block
+
+    def block_features(self, crop: tuple[slice, ...]) -> np.ndarray:
+        """Network input of ``crop`` (padded coordinates), read from the image on demand.
+
+        The same values as a crop of the whole image's features padded by reflection,
+        which is what the network sees in training and prediction alike.
+        """
+        layout, model = self.layout, self.model
+        shape = self.image.shape[:layout.network_ndim]
+        real = tuple(slice(c.start, min(c.stop, s)) for c, s in zip(crop, shape))
+        position_range = position = None
+        if self.flattened_depth is not None:
+            position = self.flattened_depth.position(real)
+        elif layout.position_axis is not None and layout.position_axis < len(real):
+            axis = layout.position_axis
+            position_range = (real[axis].start, shape[axis])
+        features, _ = build_features(np.asarray(self.image[real]), layout, model.center, model.scale,
+                                     model.feature_repeats, position_range=position_range, position=position)
+        widths = [(0, 0)] + [(0, c.stop - r.stop) for c, r in zip(crop, real)]
+        return np.pad(features, widths, mode="reflect") if any(w for _, w in widths) else features
+
+    @property
+    def features(self) -> np.ndarray:
+        """The network input of the whole (padded) image: for small images, tests and diagnostics."""
+        return self.block_features(tuple(slice(0, s) for s in self.padded_shape))
 
     def _block_shape(self, side: int, multiple: int) -> tuple[int, ...]:
-        shape = self.features.shape[1:]
+        shape = self.padded_shape
         side = max(multiple, side // multiple * multiple)
         block = [min(side, s) for s in shape]
         if self.layout.band_slice:
@@ -312,7 +355,7 @@ class Trainer:
         return tuple(block)
 
     def _crop_around(self, point: np.ndarray, rng: np.random.Generator) -> tuple[slice, ...]:
-        shape = self.features.shape[1:]
+        shape = self.padded_shape
         slices = []
         for axis, (b, s) in enumerate(zip(self.block, shape)):
             centre = int(point[axis]) if axis < len(point) else s // 2
@@ -320,9 +363,10 @@ class Trainer:
             slices.append(slice(low, low + b))
         return tuple(slices)
 
-    def _batch(self, crop: tuple[slice, ...], labels: np.ndarray, rng: Optional[np.random.Generator]):
-        x = torch.from_numpy(np.ascontiguousarray(self.features[(slice(None), *crop)]))
-        y = torch.from_numpy(np.ascontiguousarray(labels[crop[:labels.ndim]]))
+    def _batch(self, crop: tuple[slice, ...], which: str, rng: Optional[np.random.Generator]):
+        """A block's input and labels (``which``: ``"train"`` or ``"validation"``), flipped at random."""
+        x = torch.from_numpy(np.ascontiguousarray(self.block_features(crop)))
+        y = torch.from_numpy(self.labels_of(which, crop))
         jitter = self.preset.illumination_jitter
         if rng is not None and jitter > 0 and self.layout.mode == "spectral":
             x = self._illuminate(x, float(rng.uniform(1 - jitter, 1 + jitter)))
@@ -374,7 +418,7 @@ class Trainer:
         correct = total = 0
         for point in self._validation_points[picks]:
             crop = self._crop_around(point, rng)
-            x, y = self._batch(crop, self.validation_labels, None)
+            x, y = self._batch(crop, "validation", None)
             out = sum(torch.softmax(net(x)[:, :self.n_classes], 1) for net in nets)
             if self.layout.band_slice:
                 out = out[..., x.shape[-1] // 2]
@@ -529,7 +573,7 @@ class Trainer:
     def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
         """One Adam step of ``net`` on a block drawn with ``rng``; returns the loss."""
         point = self._train_points[rng.integers(len(self._train_points))]
-        x, y = self._batch(self._crop_around(point, rng), self.train_labels, rng)
+        x, y = self._batch(self._crop_around(point, rng), "train", rng)
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss(net, x, y)
         value = loss.item()

@@ -1,0 +1,102 @@
+"""Reading images and labels larger than memory a slab or a block at a time.
+
+The trainer holds no whole-image array: labels as the coordinates and classes of the
+labelled voxels, statistics from a sample of blocks, and the network input built block
+by block (:meth:`~napari_geoseg.train.Trainer.block_features`). Arrays already in memory
+take the same paths; these functions only decide how much to read at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layout import Layout, robust_statistics
+
+__all__ = ["array_like", "labelled_voxels", "count_nonfinite", "finite_at", "is_small", "sampled_statistics",
+           "SLAB_BYTES", "SMALL_BYTES"]
+
+#: Bytes read per slab when scanning an image or labels.
+SLAB_BYTES = 64 * 2**20
+#: Images up to this size get their statistics from all their values, as before the
+#: out-of-core path existed; larger ones from a sample of blocks.
+SMALL_BYTES = 256 * 2**20
+
+
+def array_like(data):
+    """``data`` itself if it can be sliced lazily (numpy, memory map, zarr, dask, SEG-Y), else an array."""
+    if hasattr(data, "shape") and hasattr(data, "dtype") and hasattr(data, "__getitem__"):
+        return data
+    return np.asarray(data)
+
+
+def _slabs(data):
+    """Slices of the first axis covering ``data`` in pieces of about :data:`SLAB_BYTES`."""
+    row = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize)
+    step = max(1, SLAB_BYTES // row)
+    return [slice(start, min(start + step, data.shape[0])) for start in range(0, data.shape[0], step)]
+
+
+def labelled_voxels(labels) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates ``(N, ndim)`` (in C order) and values of the non-zero voxels of ``labels``."""
+    points, values = [], []
+    for slab in _slabs(labels):
+        block = np.asarray(labels[slab])
+        index = np.nonzero(block)
+        values.append(block[index])
+        coordinates = np.stack(index, axis=1).astype(np.int64)
+        coordinates[:, 0] += slab.start
+        points.append(coordinates)
+    if not points:
+        return np.zeros((0, labels.ndim), np.int64), np.zeros(0, np.asarray(labels[:0]).dtype)
+    return np.concatenate(points), np.concatenate(values)
+
+
+def count_nonfinite(image) -> int:
+    """NaN and Inf samples of ``image`` (0 for integer images), read a slab at a time."""
+    if not np.issubdtype(np.dtype(image.dtype), np.floating):
+        return 0
+    return int(sum(np.count_nonzero(~np.isfinite(np.asarray(image[slab]))) for slab in _slabs(image)))
+
+
+def finite_at(image, points: np.ndarray, layout: Layout) -> np.ndarray:
+    """Whether the image has data (every channel and band finite) at each labelled point."""
+    if len(points) == 0 or not np.issubdtype(np.dtype(image.dtype), np.floating):
+        return np.ones(len(points), bool)
+    if isinstance(image, np.ndarray):
+        values = image[tuple(points.T)]
+        return np.isfinite(values.reshape(len(points), -1)).all(1)
+    finite = np.ones(len(points), bool)
+    for first in np.unique(points[:, 0]):  # one slab of the first axis per distinct index
+        rows = points[:, 0] == first
+        block = np.asarray(image[int(first)])
+        values = block[tuple(points[rows, 1:].T)]
+        finite[rows] = np.isfinite(values.reshape(int(rows.sum()), -1)).all(1)
+    return finite
+
+
+def is_small(image) -> bool:
+    """Whether ``image`` is small enough to compute statistics from all its values."""
+    return int(np.prod(image.shape, dtype=np.int64)) * 4 <= SMALL_BYTES
+
+
+def sampled_statistics(image, layout: Layout, seed: int = 0, blocks: int = 64,
+                       side: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~napari_geoseg.train.layout.robust_statistics` of ``blocks`` random blocks.
+
+    Each block is ``side`` voxels along the lateral axes and whole along the others, so
+    a sample of about a million values reads a few hundred MiB at most, whatever the
+    image's size.
+    """
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(blocks):
+        box = []
+        for axis, size in enumerate(image.shape):
+            if axis < 2:
+                start = int(rng.integers(0, max(size - side, 0) + 1))
+                box.append(slice(start, start + side))
+            else:
+                box.append(slice(None))
+        values = np.asarray(image[tuple(box)], np.float32)
+        samples.append(values.reshape(-1, layout.image_channels))
+    return robust_statistics(np.concatenate(samples), layout, seed=seed)
