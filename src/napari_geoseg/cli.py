@@ -224,7 +224,7 @@ def _train(args) -> int:
         names = names or drawn.class_names
         labels = merge_labels(np.asarray(labels.data) if labels is not None else None, drawn.labels)
     else:
-        labels = np.asarray(labels.data)
+        labels = labels.data  # lazy where the file allows: the trainer reads it a slab at a time
     model = Model.load(args.continue_from) if args.continue_from else None
     if model is not None and args.plain_depth and model.layout.flattened:
         raise InputError(f"{args.continue_from}: this model sees the flattened depth; continue it without "
@@ -232,7 +232,7 @@ def _train(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         preset = get_preset(args.preset, flatten=False if args.plain_depth else None)
-        trainer = Trainer(np.asarray(image.data), labels, preset=preset, mode=args.mode,
+        trainer = Trainer(image.data, labels, preset=preset, mode=args.mode,
                           iterations=args.iterations, block=args.block, members=args.members, seed=args.seed,
                           device=args.device, model=model, class_names=names, axes=list(image.axes))
     for warning in caught:
