@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "reflectors (for units that cut across the layers)")
     train.add_argument("--class-names", help="comma-separated class names, in label order")
     train.add_argument("--continue-from", metavar="MODEL", help="continue training this model")
+    train.add_argument("--distributed", action="store_true",
+                       help="one process of a group started by torchrun (torchrun --nproc-per-node N -m "
+                            "napari_geoseg.cli train ... --distributed): each draws its own blocks and the "
+                            "gradients are averaged (DistributedDataParallel); rank 0 writes the model")
 
     predict = commands.add_parser("predict", parents=[segy, common], help="apply a model to an image")
     predict.add_argument("--model", required=True, help="model file from 'geoseg train'")
@@ -229,12 +233,20 @@ def _train(args) -> int:
     if model is not None and args.plain_depth and model.layout.flattened:
         raise InputError(f"{args.continue_from}: this model sees the flattened depth; continue it without "
                          f"--plain-depth or train a new model")
+    device, rank = args.device, 0
+    if args.distributed:
+        device, rank = _join_process_group(args.device)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         preset = get_preset(args.preset, flatten=False if args.plain_depth else None)
         trainer = Trainer(image.data, labels, preset=preset, mode=args.mode,
                           iterations=args.iterations, block=args.block, members=args.members, seed=args.seed,
-                          device=args.device, model=model, class_names=names, axes=list(image.axes))
+                          device=device, model=model, class_names=names, axes=list(image.axes),
+                          distributed=args.distributed)
+    if rank != 0:  # the other processes of a group train and stay quiet; rank 0 reports and saves
+        for _ in trainer.run():
+            pass
+        return 0
     for warning in caught:
         _warn(str(warning.message))
     _check_memory(training_bytes(trainer), "training", "use a smaller --block")
@@ -264,6 +276,21 @@ def _train(args) -> int:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")
     return 0
+
+
+def _join_process_group(device: str) -> tuple[str, int]:
+    """Join the torch.distributed group torchrun set up; returns this process's device and rank."""
+    import os
+
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise InputError("--distributed runs under torchrun: torchrun --nproc-per-node N -m napari_geoseg.cli "
+                         "train ... --distributed")
+    cuda = device.startswith("cuda")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    return (f"cuda:{local}" if cuda else device), dist.get_rank()
 
 
 def _well_labels(args, image, names):

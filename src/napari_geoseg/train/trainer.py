@@ -42,6 +42,12 @@ def member_seed(seed: int, member: int) -> int:
     return seed + 1000 * member
 
 
+def slot_seed(seed: int, slot: int) -> int:
+    """Seed of the block draws of slot ``slot`` of a step (a rank of a distributed group);
+    slot 0 draws with ``seed`` itself."""
+    return seed + 7919 * slot
+
+
 def _accumulate_average(averaged: Optional[tuple[int, list[torch.Tensor]]], net: torch.nn.Module):
     with torch.no_grad():
         if averaged is None:
@@ -156,6 +162,15 @@ class Trainer:
         The image's flattened depth from an earlier :class:`Trainer` (its
         :attr:`flattened_depth`), reused instead of flattening the image again; a
         live session passes it to every new trainer on the same image.
+    blocks_per_step : int
+        Blocks in each optimiser step (the mean of their losses); each is drawn with its
+        own generator, the first with the one a single block uses.
+    distributed : bool
+        Train as one process of a ``torch.distributed`` group (started by ``torchrun``):
+        each process draws the blocks of its rank (block ``rank`` of a
+        ``blocks_per_step`` of the group's size) and DistributedDataParallel averages the
+        gradients, so the group trains as one process with ``blocks_per_step`` equal to
+        its size. The design race is off.
 
     Notes
     -----
@@ -178,7 +193,8 @@ class Trainer:
                  model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
                  validation_fraction: float = 0.1, validate_every: int = 10,
                  axes: Optional[Sequence[str]] = None,
-                 flattened_depth: Optional[FlattenedDepth] = None) -> None:
+                 flattened_depth: Optional[FlattenedDepth] = None,
+                 blocks_per_step: int = 1, distributed: bool = False) -> None:
         image = array_like(image)
         raw_image, raw_labels, continued = image, labels, model is not None
         if model is not None:
@@ -188,6 +204,19 @@ class Trainer:
         self.preset: Preset = preset
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
+        if blocks_per_step < 1:
+            raise InputError(f"blocks per step must be at least 1, got {blocks_per_step}")
+        self.distributed = bool(distributed)
+        if self.distributed:
+            import torch.distributed as dist
+
+            if not dist.is_available() or not dist.is_initialized():
+                raise InputError("distributed training needs a torch.distributed process group; start it with "
+                                 "torchrun")
+            #: The blocks this process draws in each step: one per process of the group.
+            self.slots = [dist.get_rank()]
+        else:
+            self.slots = list(range(blocks_per_step))
         self.device = resolve_device(device)
         labels = array_like(labels)
         mode = mode or (model.layout.mode if model is not None else infer_mode(image.shape, labels.shape))
@@ -283,7 +312,7 @@ class Trainer:
         self.race: Optional[dict[str, float]] = None
         #: Trainers of the other designs in the race, until it is decided.
         self.rivals: list[Trainer] = []
-        if (not continued and layout.mode != "spectral" and len(self._validation_points)
+        if (not continued and not self.distributed and layout.mode != "spectral" and len(self._validation_points)
                 and round(self.iterations * preset.race) >= MIN_RACE_ITERATIONS):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # this trainer has already warned about the image
@@ -291,7 +320,7 @@ class Trainer:
                                 mode=mode, iterations=self.iterations, learning_rate=learning_rate, block=block,
                                 members=members, seed=seed, device=device, class_names=class_names,
                                 validation_fraction=validation_fraction, validate_every=validate_every,
-                                axes=axes, flattened_depth=self.flattened_depth)
+                                axes=axes, flattened_depth=self.flattened_depth, blocks_per_step=blocks_per_step)
             rival._stop = self._stop
             self.rivals.append(rival)
 
@@ -514,7 +543,16 @@ class Trainer:
     def _run(self) -> Iterator[Progress]:
         nets = [net.to(self.device).train() for net in self.model.nets]
         # Each member draws its own blocks; member 0 draws exactly what a single network would.
-        rngs = [np.random.default_rng(member_seed(self.seed, k)) for k in range(len(nets))]
+        rngs = [[np.random.default_rng(slot_seed(member_seed(self.seed, k), slot)) for slot in self.slots]
+                for k in range(len(nets))]
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # The wrapper averages the gradients over the group in backward; the bare
+            # network stays in the model, for the bound, averaging and saving.
+            steppers = [DistributedDataParallel(net) for net in nets]
+        else:
+            steppers = nets
         optimizers = [torch.optim.Adam(net.parameters(), lr=self.learning_rate) for net in nets]
         # Decay the step to a tenth over the run.
         decay = 0.1 ** (1 / max(self.iterations, 1))
@@ -532,7 +570,7 @@ class Trainer:
             good = [{k: v.detach().clone() for k, v in net.state_dict().items()} for net in nets]
             losses = []
             for member, net in enumerate(nets):
-                value = self._step(net, optimizers[member], rngs[member])
+                value = self._step(steppers[member], optimizers[member], rngs[member])
                 if bounds[member] is not None:
                     bounds[member]()
                 if first_losses[member] is None:
@@ -570,14 +608,26 @@ class Trainer:
         for net in nets:
             net.eval()
 
-    def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, rng: np.random.Generator) -> float:
-        """One Adam step of ``net`` on a block drawn with ``rng``; returns the loss."""
-        point = self._train_points[rng.integers(len(self._train_points))]
-        x, y = self._batch(self._crop_around(point, rng), "train", rng)
+    def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
+              rngs: Sequence[np.random.Generator]) -> float:
+        """One Adam step of ``net`` on a block drawn with each of ``rngs`` (the mean of their
+        losses); returns the loss."""
         optimizer.zero_grad(set_to_none=True)
-        loss = self._loss(net, x, y)
+        loss = 0.0
+        for rng in rngs:
+            point = self._train_points[rng.integers(len(self._train_points))]
+            x, y = self._batch(self._crop_around(point, rng), "train", rng)
+            loss = loss + self._loss(net, x, y) / len(rngs)
         value = loss.item()
-        if np.isfinite(value):
+        finite = np.isfinite(value)
+        if self.distributed:
+            import torch.distributed as dist
+
+            # Every process must take part in backward, or the others wait for ever.
+            flag = torch.tensor([1.0 if finite else 0.0])
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            finite = bool(flag.item())
+        if finite:
             loss.backward()
             optimizer.step()
         return value
