@@ -49,9 +49,8 @@ def write_survey(folder: Path, side: int, depth: int) -> tuple[Path, Path]:
         block = np.zeros(shifted.shape, np.uint8)
         for wa, wb in ((side // 4, side // 4), (side // 4, 3 * side // 4), (3 * side // 4, side // 4),
                        (3 * side // 4, 3 * side // 4)):
-            if start <= wa < stop:
-                rows = slice(wa - start - 1, wa - start + 2)
-                block[rows, wb - 1:wb + 2] = unit[rows, wb - 1:wb + 2]
+            rows = slice(max(wa - 1, start) - start, min(wa + 2, stop) - start)
+            block[rows, wb - 1:wb + 2] = unit[rows, wb - 1:wb + 2]
         labels[start:stop] = block
     return folder / f"survey_{side}.zarr", folder / f"labels_{side}.zarr"
 
