@@ -108,3 +108,22 @@ def test_predict_to_zarr_from_the_command_line(trained, tmp_path, capsys):
     assert main(args + ["--resume"]) == 0 and "8 already done" in capsys.readouterr().out
     assert main(args[:-4] + ["--out", str(tmp_path / "p.npy"), "--workers", "2"]) == 2
     assert "name the output .zarr" in capsys.readouterr().err
+
+
+def test_an_mdio_like_store_opens_its_amplitudes_with_coordinates(tmp_path):
+    from napari_geoseg.io import read_volume
+
+    root = zarr.open_group(str(tmp_path / "survey.mdio"), mode="w")
+    amplitude = root.create_array("amplitude", shape=(4, 3, 5), dtype="float32", chunks=(2, 3, 5),
+                                  dimension_names=("inline", "crossline", "time"))
+    amplitude[:] = np.arange(60, dtype=np.float32).reshape(4, 3, 5)
+    for name, values in (("inline", [10, 12, 14, 16]), ("crossline", [100, 101, 102]),
+                         ("time", [0, 4, 8, 12, 16])):
+        array = root.create_array(name, shape=(len(values),), dtype="int32", dimension_names=(name,))
+        array[:] = values
+    store = tmp_path / "survey.zarr"  # read_volume knows stores by their suffix
+    (tmp_path / "survey.mdio").rename(store)
+    volume = read_volume(store)
+    assert volume.axes == ("inline", "crossline", "time")
+    assert volume.scale == (2.0, 1.0, 4.0) and volume.translate == (10.0, 100.0, 0.0)
+    np.testing.assert_array_equal(np.asarray(volume.data), np.arange(60).reshape(4, 3, 5))
