@@ -263,8 +263,10 @@ class Predictor:
             weight_sum[in_keep] += window[in_block]
             if progress is not None:
                 progress(done, len(corners))
-        probabilities = total / weight_sum
-        del total
+        # In place and a class at a time: the arrays of a large chunk are not copied.
+        total /= weight_sum
+        probabilities = total
+        del total, weight_sum
         ids = np.asarray(model.class_ids)
         dtype = np.uint8 if ids.max() < 256 else np.uint16
         if self.ordered_units:
@@ -273,8 +275,10 @@ class Predictor:
         else:
             index = probabilities.argmax(0)
         labels = ids[index].astype(dtype)
-        entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, 1))).sum(0) / np.log(max(k, 2))
-        entropy = entropy.astype(np.float32)
+        entropy = np.zeros(probabilities.shape[1:], np.float32)
+        for p in probabilities:
+            entropy -= p * np.log(np.clip(p, 1e-12, 1))
+        entropy /= np.float32(np.log(max(k, 2)))
         if not finite.all():
             labels[~finite] = 0
             probabilities[:, ~finite] = np.nan
