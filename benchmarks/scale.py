@@ -73,6 +73,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 512], help="lateral sides")
     parser.add_argument("--depth", type=int, default=256, help="samples per trace (default 256)")
     parser.add_argument("--iterations", type=int, default=5, help="training iterations (default 5)")
+    parser.add_argument("--commands", nargs="+", choices=("train", "predict"), default=["train", "predict"])
+    parser.add_argument("--name", default="scale", help="results file name (default scale)")
     parser.add_argument("--throughput", type=int, nargs="*", default=[256],
                         help="sizes on which prediction also runs with 2 workers (default 256)")
     args = parser.parse_args(argv)
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
                                     "--iterations", str(args.iterations)])
             entry.update(train_s=seconds, train_peak_mib=peak)
             rows.append([f"{side}x{side}x{args.depth}", "train", 1, f"{seconds:.1f}", f"{peak:.0f}", ""])
-            for workers in ([1, 2] if side in args.throughput else [1]):
+            for workers in ([1, 2] if side in args.throughput else [1]) if "predict" in args.commands else []:
                 out = folder / f"p_{side}_{workers}.zarr"
                 seconds, peak, _ = run(["predict", "--model", str(model), "--image", str(image), "--out", str(out),
                                         "--workers", str(workers)])
@@ -104,12 +106,12 @@ def main(argv=None) -> int:
     print("peak RSS of the worker processes is not included for --workers 2 (the driver's only)")
     payload = {"benchmark": "scale", "command": " ".join(["python benchmarks/scale.py", *(argv or sys.argv[1:])]),
                "machine": _common.machine_info(), "cores": os.cpu_count(), "results": results}
-    _common.write_json("scale.json", payload)
-    plot(results)
+    _common.write_json(f"{args.name}.json", payload)
+    plot(results, args.name)
     return 0
 
 
-def plot(results) -> None:
+def plot(results, name: str = "scale") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,14 +120,15 @@ def plot(results) -> None:
     sizes = [r["on_disk_mib"] for r in results]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(sizes, [r["train_peak_mib"] for r in results], "o-", label="geoseg train")
-    ax.plot(sizes, [r["predict_1_peak_mib"] for r in results], "s-", label="geoseg predict --out P.zarr")
+    if all("predict_1_peak_mib" in r for r in results):
+        ax.plot(sizes, [r["predict_1_peak_mib"] for r in results], "s-", label="geoseg predict --out P.zarr")
     ax.set_xscale("log")
     ax.set_xlabel("volume on disk (MiB, zarr)")
     ax.set_ylabel("peak resident memory (MiB)")
     ax.set_title("Memory against survey size")
     ax.legend()
     fig.tight_layout()
-    out = _common.RESULTS / "scale.png"
+    out = _common.RESULTS / f"{name}.png"
     fig.savefig(out, dpi=120)
     print(f"wrote {out}")
 

@@ -17,9 +17,10 @@ __all__ = ["array_like", "labelled_voxels", "count_nonfinite", "finite_at", "is_
 
 #: Bytes read per slab when scanning an image or labels.
 SLAB_BYTES = 64 * 2**20
-#: Images up to this size get their statistics from all their values, as before the
-#: out-of-core path existed; larger ones from a sample of blocks.
-SMALL_BYTES = 256 * 2**20
+#: Images up to this size (as float32) get their statistics from all their values, as
+#: before the out-of-core path existed; larger ones from a sample of blocks, so that
+#: training never holds a copy of a large image.
+SMALL_BYTES = 32 * 2**20
 
 
 def array_like(data):
