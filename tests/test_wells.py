@@ -1,5 +1,4 @@
 """Wells to labels: tops, deviation surveys, time-depth tables, LAS logs, and their mistakes."""
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -8,30 +7,21 @@ import pytest
 from napari_geoseg.cli import main
 from napari_geoseg.data.wells import merge_labels, minimum_curvature, read_well_labels
 from napari_geoseg.errors import InputError
-from napari_geoseg.io import Volume
+from napari_geoseg.io import SegyGeometry, Volume
 
 
-@dataclass
-class Grid:
+def grid(inlines, crosslines, domain):
     """A survey geometry with map coordinates: x = 25 * inline, y = 1000 + 25 * crossline."""
-
-    inlines: np.ndarray
-    crosslines: np.ndarray
-    domain: str = "depth"
-    transform: object = "affine"
-
-    def xy_to_lines(self, x, y):
-        return np.asarray(x) / 25.0, (np.asarray(y) - 1000.0) / 25.0
-
-    def lines_to_xy(self, inline, crossline):
-        return np.asarray(inline) * 25.0, 1000.0 + np.asarray(crossline) * 25.0
+    return SegyGeometry(path="survey.sgy", inlines=inlines, crosslines=crosslines, inline_byte=189,
+                        crossline_byte=193, n_samples=100, sample_interval=10.0, sample_unit="m", first_sample=0.0,
+                        domain=domain, transform=np.array([[25.0, 0.0, 0.0], [0.0, 25.0, 1000.0]]))
 
 
 def survey(domain="depth", shape=(40, 30, 100), step=10.0, first=0.0):
     """Lines 100.. on both axes; samples every ``step`` (m or ms) from ``first``."""
-    grid = Grid(np.arange(100, 100 + shape[0]), np.arange(100, 100 + shape[1]), domain)
+    geometry = grid(np.arange(100, 100 + shape[0]), np.arange(100, 100 + shape[1]), domain)
     return Volume(np.zeros(shape, np.float32), axes=("inline", "crossline", "sample"), scale=(1, 1, step),
-                  translate=(100, 100, first), geometry=grid, source="survey.sgy")
+                  translate=(100, 100, first), geometry=geometry, source="survey.sgy")
 
 
 def write(path, text):

@@ -131,30 +131,18 @@ class _Survey:
     def transform(self):
         return getattr(self.geometry, "transform", None)
 
-    def _axis(self, axis: int) -> tuple[np.ndarray, float, float]:
-        """Line numbers of a lateral axis, and its first number and step."""
-        if self.geometry is not None:
-            numbers = np.asarray(self.geometry.inlines if axis == 0 else self.geometry.crosslines, float)
-            step = float(np.median(np.diff(numbers))) if numbers.size > 1 else 1.0
-            return numbers, float(numbers[0]), step
-        n = self.shape[axis]
-        return self.translate[axis] + self.scale[axis] * np.arange(n), self.translate[axis], self.scale[axis]
-
     def line_index(self, inline: np.ndarray, crossline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional array indices of line numbers (of a SEG-Y survey, else world coordinates)."""
-        result = []
-        for axis, value in enumerate((inline, crossline)):
-            numbers, first, step = self._axis(axis)
-            value = np.asarray(value, float)
-            # Within the survey through its numbers (uneven numbering too), outside at its step.
-            inside = np.interp(value, numbers, np.arange(numbers.size))
-            outside = (value - first) / step
-            result.append(np.where((value < numbers.min()) | (value > numbers.max()), outside, inside))
-        return result[0], result[1]
+        """Fractional array indices of line numbers (a SEG-Y survey's), else of world coordinates."""
+        if self.geometry is not None:
+            return self.geometry.line_index(inline, crossline)
+        return ((np.asarray(inline, float) - self.translate[0]) / self.scale[0],
+                (np.asarray(crossline, float) - self.translate[1]) / self.scale[1])
 
     def index_lines(self, i: float, j: float) -> tuple[float, float]:
-        """Line numbers (or world coordinates) of array indices, for messages."""
-        return tuple(first + step * index for index, (_, first, step) in zip((i, j), (self._axis(0), self._axis(1))))
+        """Line numbers (or world coordinates) of array indices; the inverse of :meth:`line_index`."""
+        if self.geometry is not None:
+            return self.geometry.index_lines(i, j)
+        return self.translate[0] + self.scale[0] * i, self.translate[1] + self.scale[1] * j
 
     def xy_index(self, x: np.ndarray, y: np.ndarray, well: str, source: str) -> tuple[np.ndarray, np.ndarray]:
         if self.transform is None:
@@ -186,9 +174,9 @@ class _Survey:
                 where = (f"inline {inline:g}, crossline {crossline:g}; the survey spans inlines "
                          f"{g.inlines[0]}..{g.inlines[-1]}, crosslines {g.crosslines[0]}..{g.crosslines[-1]}")
             else:
-                lines = [self._axis(axis)[0] for axis in (0, 1)]
+                last = self.index_lines(self.shape[0] - 1, self.shape[1] - 1)
                 where = (f"at {inline:g}, {crossline:g} on the first two axes; the volume spans "
-                         f"{lines[0][0]:g}..{lines[0][-1]:g} and {lines[1][0]:g}..{lines[1][-1]:g}")
+                         f"{self.translate[0]:g}..{last[0]:g} and {self.translate[1]:g}..{last[1]:g}")
             raise InputError(f"{source} (well {well}): the well is outside the survey ({where}); check its "
                              f"position")
 

@@ -154,8 +154,8 @@ def read_tops(path: str | Path) -> list[WellTops]:
         between rows, tops that do not deepen, a bottom above its top.
     """
     path = Path(path)
-    names, columns, rows = _rows(path, (("well", "x", "y", "depth", "unit"),
-                                        ("well", "inline", "crossline", "depth", "unit")), "tops")
+    _, columns, rows = _rows(path, (("well", "x", "y", "depth", "unit"),
+                                    ("well", "inline", "crossline", "depth", "unit")), "tops")
     return tops_from_rows(rows, "xy" if "x" in columns else "lines", str(path))
 
 
@@ -173,39 +173,38 @@ def tops_from_rows(rows, kind: str, source: str) -> list[WellTops]:
     source : str
         Names the rows in messages (a file name, "the wells table").
     """
-    path = source
     first, second = ("x", "y") if kind == "xy" else ("inline", "crossline")
     wells: dict[str, WellTops] = {}
     for row, values in rows:
         values = {k: str(v).strip() if v is not None else "" for k, v in values.items()}
         name = values.get("well", "")
         if not name:
-            raise InputError(f"{path}: row {row} names no well; give every top its well")
-        position = (_number(path, row, first, values.get(first, ""), name),
-                    _number(path, row, second, values.get(second, ""), name))
-        depth = _number(path, row, "depth", values.get("depth", ""), name)
+            raise InputError(f"{source}: row {row} names no well; give every top its well")
+        position = (_number(source, row, first, values.get(first, ""), name),
+                    _number(source, row, second, values.get(second, ""), name))
+        depth = _number(source, row, "depth", values.get("depth", ""), name)
         unit = values.get("unit", "")
         if not unit:
-            raise InputError(f"{path}: row {row} (well {name}) names no unit; give every top its unit")
+            raise InputError(f"{source}: row {row} (well {name}) names no unit; give every top its unit")
         bottom = values.get("bottom") or None
-        bottom = _number(path, row, "bottom", bottom, name) if bottom is not None else None
+        bottom = _number(source, row, "bottom", bottom, name) if bottom is not None else None
         if bottom is not None and bottom <= depth:
-            raise InputError(f"{path}: row {row} (well {name}): bottom {bottom:g} is not below the top {depth:g}; "
+            raise InputError(f"{source}: row {row} (well {name}): bottom {bottom:g} is not below the top {depth:g}; "
                              f"fix the row")
-        well = wells.setdefault(name, WellTops(name, kind, position, path=str(path), source=f"{path}: row {row}"))
+        well = wells.setdefault(name, WellTops(name, kind, position, path=source, source=f"{source}: row {row}"))
         if not np.allclose(position, well.position):
-            raise InputError(f"{path}: row {row} (well {name}): the well moves from {well.position} to {position}; "
+            raise InputError(f"{source}: row {row} (well {name}): the well moves from {well.position} to {position}; "
                              f"give one position per well (deviated wells: a deviation survey)")
         if well.tops and depth <= well.tops[-1].depth:
-            raise InputError(f"{path}: row {row} (well {name}): top of {unit} at {depth:g} is not below the top "
+            raise InputError(f"{source}: row {row} (well {name}): top of {unit} at {depth:g} is not below the top "
                              f"of {well.tops[-1].unit} at {well.tops[-1].depth:g}; list each well's tops from "
                              f"the top down")
         if well.tops and well.tops[-1].bottom is not None and depth < well.tops[-1].bottom:
-            raise InputError(f"{path}: row {row} (well {name}): top {depth:g} is above the bottom "
+            raise InputError(f"{source}: row {row} (well {name}): top {depth:g} is above the bottom "
                              f"{well.tops[-1].bottom:g} of the unit before it; fix the rows")
         well.tops.append(Top(depth, unit, row, bottom))
     if not wells:
-        raise InputError(f"{path}: no tops; give one row per top")
+        raise InputError(f"{source}: no tops; give one row per top")
     return list(wells.values())
 
 

@@ -177,8 +177,7 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     predictor = Predictor(model, **options)
     layout = predictor.check_image(tuple(image.shape))
     shape = predictor.output_shape(tuple(image.shape))
-    grid = (min(chunks, s) for s in shape)
-    grid = tuple(grid)
+    grid = tuple(min(chunks, s) for s in shape)
     settings = {"chunks": grid, **{k: str(v) for k, v in options.items()}}
     fingerprint = _fingerprint(model, tuple(image.shape), settings)
     attributes = dict(attributes or {})
