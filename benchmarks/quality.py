@@ -360,10 +360,11 @@ def unet_loss(trainer, unet, x, y):
 
 # == methods (run inside a worker) ========================================================
 def method_ours(data, case, seed, args, times):
-    from napari_geoseg.train import Predictor, Trainer
+    from napari_geoseg.train import Predictor, Trainer, get_preset
 
     start = time.perf_counter()
-    trainer = Trainer(data["image"], data["labels"], preset="fast", seed=seed, iterations=args.iterations)
+    preset = get_preset("fast", race=args.race)
+    trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -376,6 +377,7 @@ def method_ours(data, case, seed, args, times):
         "train_labels": trainer.n_train_labels,
         "final_loss": last.loss if last else None,
         "validation_accuracy": last.validation_accuracy if last else None,
+        "race": trainer.race, "design": trainer.design,
     }
 
 
@@ -1124,6 +1126,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=None,
                         help=f"training iterations of ours and the U-Net (default: the preset's; quick: "
                              f"{QUICK_ITERATIONS})")
+    parser.add_argument("--race", type=float, default=None,
+                        help="ours: the preset's race of designs (Preset.race, a share of the iterations; "
+                             "default: the preset's)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_SIZE}^3 synthetic seismic ({2 * QUICK_SIZE}^2 image section), "
                              f"hyperspectral cubes every {QUICK_BAND_STEP}th band, seed 0, {QUICK_ITERATIONS} "
@@ -1210,6 +1215,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"), "quick": args.quick,
         "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
                      "families": args.family, "iterations": args.iterations or "preset default",
+                     "race": args.race if args.race is not None else "preset default",
                      "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir), "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
                      "unet_levels": args.unet_levels, "unet_width": args.unet_width, "unet_lr": args.unet_lr,
