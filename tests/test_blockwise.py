@@ -66,6 +66,36 @@ def test_two_workers_write_what_one_does(trained, tmp_path):
     np.testing.assert_array_equal(zarr.open_array(outputs.labels)[:], whole.labels)
 
 
+def test_a_killed_worker_s_chunks_are_redone(trained, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import os
+    import signal
+
+    volume, model, whole = trained
+    np.save(tmp_path / "image.npy", volume.image)
+    outputs = ChunkedOutputs(str(tmp_path / "p.zarr"))
+    killed = []
+
+    def kill_a_busy_worker(done, total):
+        # After the first chunk, SIGKILL a worker that is computing one: its chunks must be
+        # run again by dask (the nanny starts a new worker) and the store must be complete.
+        if killed:
+            return
+        client = distributed.default_client()
+        pids = client.run(os.getpid)
+        busy = [address for address, keys in client.processing().items() if keys]
+        if busy:
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append(busy[0])
+
+    summary = predict_to_zarr(model, volume.image, outputs, source=ImageSource(str(tmp_path / "image.npy")),
+                              chunks=10, block=16, workers=2, progress=kill_a_busy_worker)
+    assert killed, "no worker was busy after the first chunk"
+    assert summary["computed"] == summary["chunks"] == 4 * 4 * 5
+    np.testing.assert_array_equal(zarr.open_array(outputs.labels)[:], whole.labels)
+    assert len(list((tmp_path / "p.zarr" / DONE_FOLDER).iterdir())) == summary["chunks"]
+
+
 def test_convert_round_trips_samples_and_geometry(tmp_path):
     segyio = pytest.importorskip("segyio")
     from napari_geoseg.io import read_volume
