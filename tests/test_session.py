@@ -164,6 +164,36 @@ def test_prediction_job(volume):
     assert of(Message, events)[0].level == "error" and "volume" in of(Message, events)[0].text
 
 
+def assemble(updates, shape):
+    """The labels of chunked whole-image updates put together."""
+    labels = np.full(shape, 255, np.uint8)
+    for update in updates:
+        labels[update.region] = update.prediction.labels
+    return labels
+
+
+def test_chunked_whole_predictions_equal_one_piece(volume):
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=2, block=16, live=False, chunk=16)
+    session.start()
+    updates = [u for u in of(PredictionUpdate, run_until(session, lambda e: False)) if u.whole]
+    assert session.join(30)
+    model = session.latest_model()
+    # The last whole prediction (with flips) in 2 x 2 x 2 chunks of 16, the last one final.
+    last = updates[-8:]
+    assert [u.part for u in last] == [(i, 8) for i in range(8)]
+    assert [u.final for u in last] == [False] * 7 + [True] and last[-1].complete
+    whole = train.Predictor(model, flips=True).predict(volume.image)
+    np.testing.assert_array_equal(assemble(last, SHAPE), whole.labels)
+    # Applying a model in chunks: the same labels, and masked voxels counted over the image.
+    image = volume.image.copy()
+    image[:3, :2, :5] = np.nan
+    job = PredictionJob(model, image, chunk=16)
+    job.start()
+    parts = of(PredictionUpdate, run_until(job, lambda e: False))
+    assert len(parts) == 8 and parts[-1].final and parts[-1].masked == 3 * 2 * 5
+    np.testing.assert_array_equal(assemble(parts, SHAPE), train.Predictor(model).predict(image).labels)
+
+
 def test_ordered_units_reach_the_predictions(volume):
     session = LiveSession(volume.image, volume.labels.copy(), iterations=2, block=16, live=False,
                           ordered_units=True)

@@ -266,6 +266,40 @@ def test_new_labels_layer_fits_the_image(widget_on):
     np.testing.assert_array_equal(to_engine(layer.data, layer.metadata).shape, ENGINE_SHAPE)
 
 
+def test_large_images_get_outputs_on_disk_predicted_in_chunks(widget_on, qtbot, notifications, monkeypatch):
+    zarr = pytest.importorskip("zarr")
+    from napari_geoseg import _layers
+    from napari_geoseg.train import Predictor
+
+    # "Large" made small: above 4096 label voxels, chunks of 16.
+    monkeypatch.setattr(_layers, "DISK_BACKED_VOXELS", 4096)
+    monkeypatch.setattr(_layers, "PREDICTION_CHUNK", 16)
+    viewer, widget = widget_on(iterations=3)
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    widget.live_check.setChecked(False)
+    widget.uncertainty_check.setChecked(True)
+    widget.start_training()
+    qtbot.waitUntil(lambda: not widget.is_training and not widget._threads, timeout=TIMEOUT)
+    assert not texts(notifications, "error")
+    prediction = widget.prediction_layer
+    assert isinstance(prediction.data, zarr.Array) and prediction.data.shape == image.data.shape
+    folder = widget._outputs_for(image).folder
+    assert folder is not None and (folder / "prediction.zarr").is_dir()
+    assert isinstance(viewer.layers["seismic uncertainty"].data, zarr.Array)
+    # Chunk by chunk, the same labels as one whole-image prediction with flips.
+    whole = Predictor(widget.model, flips=True).predict(to_engine(np.asarray(image.data), image.metadata))
+    np.testing.assert_array_equal(to_engine(prediction.data[:], image.metadata), whole.labels)
+    # Apply to another large image: also on disk, and complete.
+    _, other, _ = add_seismic(viewer, seed=4, name="other", labels=False)
+    assert widget.apply_model(other)
+    qtbot.waitUntil(lambda: not widget._threads, timeout=TIMEOUT)
+    applied = viewer.layers["other prediction"]
+    assert isinstance(applied.data, zarr.Array)
+    expected = Predictor(widget.model).predict(to_engine(np.asarray(other.data), other.metadata)).labels
+    np.testing.assert_array_equal(to_engine(applied.data[:], other.metadata), expected)
+
+
 def test_hyperspectral_cube_gives_a_map(widget_on, qtbot, notifications):
     viewer, widget = widget_on(iterations=3)
     viewer.open_sample("napari-geoseg", "hyperspectral")

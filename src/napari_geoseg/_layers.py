@@ -7,7 +7,12 @@ in the engine's order, and everything written back is permuted again.
 
 from __future__ import annotations
 
+import atexit
 import copy as copying
+import math
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -16,7 +21,20 @@ from ._axes import GEOSEG_KEY, engine_order, to_engine, to_layer
 from .errors import InputError
 
 __all__ = ["layer_mode", "engine_image", "engine_labels", "labels_shape", "focus_point", "OutputLayers",
-           "new_labels_layer_kwargs"]
+           "new_labels_layer_kwargs", "disk_backed", "DISK_BACKED_VOXELS", "PREDICTION_CHUNK"]
+
+#: Images with more label voxels than this get output layers backed by zarr stores on
+#: disk (a 512^3 survey's probabilities alone would take 2 GiB of memory per class), and
+#: their whole-image predictions are made and shown chunk by chunk.
+DISK_BACKED_VOXELS = 512 ** 3
+
+#: Side of those chunks: a chunk's prediction holds a few hundred MiB, and writing it into
+#: the layers' stores takes the GUI thread a few tens of milliseconds.
+PREDICTION_CHUNK = 128
+
+#: zarr chunk side of the on-disk layers (PREDICTION_CHUNK is a multiple, so every
+#: prediction chunk writes whole zarr chunks, in any axis order).
+_STORE_CHUNK = 64
 
 
 def _info(layer) -> dict:
@@ -101,6 +119,21 @@ def focus_point(viewer, image_layer) -> tuple[Optional[int], ...]:
     return tuple(layer_point[order[j]] if order[j] < spatial else None for j in range(spatial))
 
 
+def disk_backed(image_layer) -> bool:
+    """Whether this image's outputs live on disk and are predicted in chunks (see DISK_BACKED_VOXELS)."""
+    return math.prod(labels_shape(image_layer)) > DISK_BACKED_VOXELS
+
+
+_OUTPUT_FOLDERS: list[str] = []
+
+
+@atexit.register
+def _remove_output_folders() -> None:
+    # Not earlier: napari layers read their stores for as long as the process runs.
+    for folder in _OUTPUT_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def new_labels_layer_kwargs(image_layer) -> dict:
     """Name, scale, translate and metadata of an empty labels layer for this image."""
     ndim = len(labels_shape(image_layer))
@@ -119,6 +152,23 @@ class OutputLayers:
     def __init__(self, viewer, image_layer) -> None:
         self.viewer, self.image_layer = viewer, image_layer
         self.prediction = self.probabilities = self.uncertainty = None
+        #: Folder of the zarr stores behind the layers of a large image (removed at exit).
+        self.folder: Optional[Path] = None
+
+    def _empty(self, shape: tuple[int, ...], dtype, name: str):
+        """Zeros of ``shape``: in memory, or an uncompressed zarr store on disk for large images."""
+        if not disk_backed(self.image_layer):
+            return np.zeros(shape, dtype)
+        import zarr
+
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="geoseg-outputs-"))
+            _OUTPUT_FOLDERS.append(str(self.folder))
+        spatial = len(labels_shape(self.image_layer))
+        chunks = (1,) * (len(shape) - spatial) + tuple(min(_STORE_CHUNK, n) for n in shape[len(shape) - spatial:])
+        # Uncompressed: a chunk written on the GUI thread is a copy, not a compression.
+        return zarr.create_array(store=str(self.folder / f"{name}.zarr"), shape=shape, chunks=chunks,
+                                 dtype=dtype, fill_value=0, compressors=None, overwrite=True)
 
     def _alive(self, layer) -> bool:
         return layer is not None and layer in self.viewer.layers
@@ -129,14 +179,14 @@ class OutputLayers:
                 "translate": (0,) * leading + tuple(image.translate)[-ndim:],
                 "metadata": copying.deepcopy(dict(image.metadata))}
 
-    def _target(self, layer, shape, dtype, make):
+    def _target(self, layer, shape, dtype, make, name: str):
         """``layer`` if it still fits, else a new layer from ``make(zeros)``."""
         if self._alive(layer) and tuple(layer.data.shape) == tuple(shape) and layer.data.dtype == dtype:
             return layer, False
         if self._alive(layer):
-            layer.data = np.zeros(shape, dtype)
+            layer.data = self._empty(shape, dtype, name)
             return layer, True
-        return make(np.zeros(shape, dtype)), True
+        return make(self._empty(shape, dtype, name)), True
 
     def prepare(self, *, colormap=None, uncertainty: bool = True, dtype=np.uint8) -> None:
         """Create the prediction (and uncertainty) layers, empty, if they do not exist yet.
@@ -160,9 +210,11 @@ class OutputLayers:
                                          **self._geometry(ndim))
 
         if not self._alive(self.prediction):
-            self.prediction, _ = self._target(self.prediction, full_shape, np.dtype(dtype), make_prediction)
+            self.prediction, _ = self._target(self.prediction, full_shape, np.dtype(dtype), make_prediction,
+                                              "prediction")
         if uncertainty and not self._alive(self.uncertainty):
-            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty)
+            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty,
+                                               "uncertainty")
 
     def show(self, prediction, box: Optional[tuple[slice, ...]], *, colormap=None, probabilities: bool = True,
              uncertainty: bool = True) -> list:
@@ -179,7 +231,7 @@ class OutputLayers:
         name = self.image_layer.name
         self.prepare(colormap=colormap, uncertainty=uncertainty, dtype=labels.dtype)
         if self.prediction.data.dtype != labels.dtype:
-            self.prediction.data = np.zeros(full_shape, labels.dtype)
+            self.prediction.data = self._empty(full_shape, labels.dtype, "prediction")
         self.prediction.data[out_box] = labels
         written = [self.prediction]
         if probabilities:
@@ -191,7 +243,7 @@ class OutputLayers:
                                              **self._geometry(ndim, leading=1))
 
             self.probabilities, _ = self._target(self.probabilities, (values.shape[0], *full_shape), np.float32,
-                                                 make_probabilities)
+                                                 make_probabilities, "probabilities")
             self.probabilities.data[(slice(None), *out_box)] = values
             written.append(self.probabilities)
         if uncertainty:

@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -53,12 +53,29 @@ class TrainingUpdate:
 
 @dataclass(frozen=True)
 class PredictionUpdate:
-    """A prediction of the whole image (``region`` None) or of an engine-ordered box of it."""
+    """A prediction of the whole image (``region`` None) or of an engine-ordered box of it.
+
+    A whole-image prediction made in chunks (large images) arrives as one update per
+    chunk, ``part`` = (index, count) and ``region`` the chunk; only the last can be
+    ``final``, and it carries the voxels ``masked`` over the whole image.
+    """
 
     generation: int
     region: Region
     prediction: Any  # napari_geoseg.train.Prediction
     final: bool = False
+    part: Optional[tuple[int, int]] = None
+    masked: int = 0
+
+    @property
+    def whole(self) -> bool:
+        """Part of a prediction of the whole image (not a preview of a box)."""
+        return self.region is None or self.part is not None
+
+    @property
+    def complete(self) -> bool:
+        """The whole image's prediction has now been posted in full."""
+        return self.region is None or (self.part is not None and self.part[0] == self.part[1] - 1)
 
 
 @dataclass(frozen=True)
@@ -155,8 +172,11 @@ class _Background:
 
     name = "geoseg"
 
-    def __init__(self, threads: Optional[int] = None) -> None:
+    def __init__(self, threads: Optional[int] = None, chunk: Optional[int] = None) -> None:
         self.threads = threads
+        #: Side of the chunks a whole-image prediction is made and posted in when the image
+        #: has more voxels than one chunk; None predicts it in one piece.
+        self.chunk = chunk
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -235,6 +255,42 @@ class _Background:
     def _on_block(self, done: int, total: int) -> None:
         self.prediction_progress = (done, total)
 
+    def _predict_whole(self, predictor, generation: int, final: bool, flattened_depth=None,
+                       stale: Callable[[], bool] = lambda: False) -> bool:
+        """Predict the whole image and post it; False if cancelled or ``stale()`` first.
+
+        Images of more than :attr:`chunk` ** ndim output voxels are predicted and posted
+        chunk by chunk (``Predictor.predict(output=...)``, equal to the whole at once), so
+        that memory holds one chunk's probabilities, not the whole image's.
+        """
+        from .train import PredictionCancelled
+        from .train.blockwise import chunk_boxes
+
+        shape = predictor.output_shape(tuple(self.image.shape))
+        side = self.chunk
+        boxes: list = ([None] if not side or math.prod(shape) <= side ** len(shape)
+                       else chunk_boxes(shape, (side,) * len(shape)))
+        masked = 0
+        try:
+            for index, box in enumerate(boxes):
+                if self._stop.is_set() or stale():
+                    return False
+                self.prediction_progress = (index, len(boxes)) if box is not None else (0, 0)
+                result = predictor.predict(self.image, progress=self._on_block if box is None else None,
+                                           output=box, flattened_depth=flattened_depth)
+                if stale():
+                    return False
+                masked += result.masked
+                last = index == len(boxes) - 1
+                self._post(PredictionUpdate(generation, box, result, final and last,
+                                            part=None if box is None else (index, len(boxes)),
+                                            masked=masked if last else 0))
+        except PredictionCancelled:
+            return False
+        finally:
+            self.prediction_progress = None
+        return True
+
 
 class LiveSession(_Background):
     """Train on engine-ordered arrays in a thread, predicting as the model improves.
@@ -263,6 +319,9 @@ class LiveSession(_Background):
         torch threads in the process (process-wide); :func:`default_threads` leaves a
         core to the GUI.
     schedule : PredictionSchedule, optional
+    chunk : int, optional
+        Predict the whole image in chunks of this side, posted one by one (large images:
+        memory for one chunk's probabilities); None predicts it in one piece.
     """
 
     name = "geoseg-training"
@@ -272,8 +331,9 @@ class LiveSession(_Background):
                  block: Optional[int] = None, device: str = "cpu", model=None,
                  class_names: Optional[Mapping[int, str]] = None, mode: Optional[str] = None,
                  live: bool = True, seed: int = 0, threads: Optional[int] = None,
-                 schedule: Optional[PredictionSchedule] = None, ordered_units: bool = False) -> None:
-        super().__init__(threads)
+                 schedule: Optional[PredictionSchedule] = None, ordered_units: bool = False,
+                 chunk: Optional[int] = None) -> None:
+        super().__init__(threads, chunk)
         self.image = image
         self.ordered_units = ordered_units
         self.preset, self.iterations, self.block, self.device = preset, iterations, block, device
@@ -437,17 +497,20 @@ class LiveSession(_Background):
         if self._stop.is_set() or self._labels_changed():
             return
         started = time.perf_counter()
+        if region is None:
+            stale = lambda: generation != self._generation  # noqa: E731
+            done = self._predict_whole(predictor, generation, final, self._flattened_depth, stale)
+            self._predictor = None
+            if done:
+                self.schedule.record("full", started, time.perf_counter())
+            return
         try:
-            if region is None:
-                self.prediction_progress = (0, 0)
-            result = predictor.predict(self.image, progress=self._on_block if region is None else None,
-                                       region=region, flattened_depth=self._flattened_depth)
+            result = predictor.predict(self.image, region=region, flattened_depth=self._flattened_depth)
         except PredictionCancelled:
             return
         finally:
             self._predictor = None
-            self.prediction_progress = None
-        self.schedule.record("full" if region is None else "focus", started, time.perf_counter())
+        self.schedule.record("focus", started, time.perf_counter())
         if generation == self._generation:
             self._post(PredictionUpdate(generation, region, result, final))
 
@@ -459,25 +522,23 @@ class PredictionJob(_Background):
     failure = "prediction stopped"
 
     def __init__(self, model, image, device: str = "cpu", threads: Optional[int] = None,
-                 ordered_units: bool = False) -> None:
-        super().__init__(threads)
+                 ordered_units: bool = False, chunk: Optional[int] = None) -> None:
+        super().__init__(threads, chunk)
         self.model, self.image, self.device = model, image, device
         self.ordered_units = ordered_units
 
     def _work(self) -> None:
-        from .train import PredictionCancelled, Predictor
+        from .train import Predictor
+        from .train.flattening import flattened_depth_of
 
         predictor = Predictor(self.model, device=self.device, ordered_units=self.ordered_units)
-        predictor.check_image(tuple(self.image.shape))
+        layout = predictor.check_image(tuple(self.image.shape))
         self._predictor = predictor
-        if self._stop.is_set():
-            return
-        self.prediction_progress = (0, 0)
-        try:
-            result = predictor.predict(self.image, progress=self._on_block)
-        except PredictionCancelled:
-            return
-        self._post(PredictionUpdate(0, None, result, final=True))
+        flattened = None
+        if self.chunk and self.model.layout.flattened and layout.mode == "volume":
+            # Computed once for all the chunks, not once per chunk.
+            flattened = flattened_depth_of(self.image, self.model.center, self.model.scale)
+        self._predict_whole(predictor, 0, True, flattened)
 
 
 def warm_up() -> threading.Thread:

@@ -458,7 +458,8 @@ class SegmentationWidget(QWidget):
         session = LiveSession(engine_image, labels, preset=preset, iterations=self.iterations_spin.value(),
                               block=self.block_spin.value(), device=self.design.device(), model=model,
                               class_names=self.class_names(), mode=mode, live=self.live_check.isChecked(),
-                              threads=default_threads(), ordered_units=self._ordered_units(mode))
+                              threads=default_threads(), ordered_units=self._ordered_units(mode),
+                              chunk=_layers.PREDICTION_CHUNK if _layers.disk_backed(image) else None)
         with contextlib.suppress(Exception):  # an unusual view: predict everything first
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
@@ -584,14 +585,17 @@ class SegmentationWidget(QWidget):
             self._show_training(item)
         elif isinstance(item, PredictionUpdate):
             if isinstance(thread, PredictionJob):
-                image = self._jobs.pop(thread, None)
+                image = self._jobs.get(thread)
+                if item.complete:
+                    self._jobs.pop(thread, None)
                 if image is not None and image in self.viewer.layers:
                     self._show_prediction(image, item)
-                    self.status_label.setText(f"applied the model to {image.name}")
+                    if item.complete:
+                        self.status_label.setText(f"applied the model to {image.name}")
             elif current and item.generation >= thread.generation:  # older generations are stale
                 self._show_prediction(self._session_layers[0], item)
                 self.shown_generation = item.generation
-                if self.model_label.text() == "none yet" or item.region is None:
+                if self.model_label.text() == "none yet" or item.complete:
                     self._update_model_label()  # the model predicted with can be saved now
                     self._update_buttons()
                 self.prediction_shown.emit(item.generation)
@@ -645,10 +649,11 @@ class SegmentationWidget(QWidget):
                 self._to_refresh.append(layer)
         if was_new:
             self._keep_labels_on_top()
-        if update.prediction.masked and update.region is None and update.final:
-            notify("warning", f"{update.prediction.masked} voxels have NaN or Inf samples: predicted as 0")
+        if update.masked and update.final:
+            notify("warning", f"{update.masked} voxels have NaN or Inf samples: predicted as 0")
 
     def _finished(self, thread, item: Finished) -> None:
+        self._jobs.pop(thread, None)
         if isinstance(thread, LiveSession):
             if thread is self._session:
                 self._model = thread.latest_model() or self._model
@@ -738,7 +743,8 @@ class SegmentationWidget(QWidget):
             raise GeosegError(f"{layer.name}: a {mode} image, but the model was trained on {model.layout.mode} "
                               f"images; pick another layer or model")
         job = PredictionJob(model, _layers.engine_image(layer), device=self.design.device(),
-                            threads=default_threads(), ordered_units=self._ordered_units(mode))
+                            threads=default_threads(), ordered_units=self._ordered_units(mode),
+                            chunk=_layers.PREDICTION_CHUNK if _layers.disk_backed(layer) else None)
         self._jobs[job] = layer
         self._threads.append(job)
         job.start()
