@@ -51,6 +51,24 @@ def test_both_paths_compute_the_same_outputs():
         assert torch.equal(u, v)
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_prediction_path_updates_in_place_and_equals_the_layer_steps(dim):
+    torch.manual_seed(0)
+    net = HyperbolicNet.symmetric(4, depths=(2, 2, 2), ranks=(4, 8, 8), dim=dim)
+    for layer in net.layers:
+        torch.nn.init.normal_(layer.bias, std=0.2)
+    x = torch.randn(1, 4, *[16] * dim)
+    before = x.clone()
+    with torch.no_grad():
+        fast = net(x)
+        cur, vel = x, torch.zeros_like(x)
+        for index in range(len(net.layers)):
+            cur, vel = net.step(index, cur, vel)
+    assert torch.equal(x, before)  # the caller's input is not updated in place
+    torch.testing.assert_close(fast[1], cur, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast[0], cur - vel, rtol=1e-5, atol=1e-5)
+
+
 def test_output_channels_follow_resampling():
     net = HyperbolicNet(1, [("coarsen", 4), ("coarsen", 4), ("refine", 4)], dim=3)
     assert [layer.channels for layer in net.layers] == [8, 64, 8]

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .blr import SymmetricBLRLayer, state_layout, symmetric_blr_parts, symmetric_blr_vjp
+from .blr import SymmetricBLRLayer, conv_k, conv_kt, state_layout, symmetric_blr_parts, symmetric_blr_vjp
 from .haar import haar_coarsen, haar_refine
 
 __all__ = ["HyperbolicNet"]
@@ -200,11 +200,32 @@ class HyperbolicNet(nn.Module):
         needs_graph = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params))
         if self.memory_efficient and needs_graph:
             cur, vel = _InvertibleLeapfrog.apply(self, x, *params)
-        else:
+        elif needs_graph:
             cur, vel = x, torch.zeros_like(x)
             for index in range(len(self.layers)):
                 cur, vel = self.step(index, cur, vel)
+        else:
+            cur, vel = self._propagate_in_place(x)
         return cur - vel, cur
+
+    def _propagate_in_place(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`step` over all layers without autograd, updating the two states in place.
+
+        Prediction's path: no new state-sized tensor per layer (fresh memory costs page
+        faults) and the sign of ``f`` goes into the update's factor instead of a pass of
+        its own (``benchmarks/predict_speed.py`` times both); equal up to rounding.
+        """
+        h2 = self.h ** 2
+        cur, vel = x.clone(), torch.zeros_like(x)
+        for index, layer in enumerate(self.layers):
+            cur, vel = self._to_layer(index, cur, vel)
+            if isinstance(layer, SymmetricBLRLayer):
+                active = torch.relu_(conv_k(cur, layer.weight, layer.bias))
+                vel.add_(conv_kt(active, layer.weight, like=cur), alpha=-h2)  # f = -K^T relu(K y + b)
+            else:
+                vel.add_(layer(cur), alpha=h2)
+            cur.add_(vel)
+        return cur, vel
 
     def inverse(self, y_prev: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Reconstruct the input from the last two states returned by :meth:`forward`."""
