@@ -2,12 +2,15 @@
 
 The ``fast`` preset's network predicts a synthetic seismic volume (default 192 x 192 x 96)
 with ``Predictor(model, flips=False)``, best of ``--reps`` runs, at 1 and 2 torch threads,
-on two paths of ``HyperbolicNet.forward`` without autograd, interleaved:
+on three paths of ``HyperbolicNet.forward`` without autograd, interleaved:
 
-- ``layer steps``: :meth:`HyperbolicNet.step` per layer (a new state-sized tensor for
-  each product and sum);
-- ``in place``: ``HyperbolicNet._propagate_in_place``, the default (the two states
-  updated in place).
+- ``before``: :meth:`HyperbolicNet.step` per layer (a new state-sized tensor for each
+  product and sum) and the Haar transforms as contractions with the 8 x 8 Haar matrix
+  (the engine until December 2026);
+- ``in place``: ``HyperbolicNet._propagate_in_place`` (the two states updated in place),
+  Haar transforms still contractions;
+- ``in place + Haar conv``: the default, the Haar transforms of states up to 32 channels
+  as stride-2 oneDNN convolutions (``napari_geoseg.nn.haar``).
 
 Then one prediction on the default path runs under ``torch.profiler`` and its time is
 split into convolutions (oneDNN), Haar transforms (their contractions and reorders),
@@ -30,7 +33,7 @@ from typing import Any
 
 import _common
 
-PATHS = ("layer steps", "in place")
+PATHS = ("before", "in place", "in place + Haar conv")
 CATEGORIES = ("convolutions", "Haar transforms", "element-wise", "rest")
 
 
@@ -44,9 +47,11 @@ def trained_model(shape: tuple[int, int, int]):
 
 
 def use_path(path: str) -> None:
+    from napari_geoseg.nn import haar
     from napari_geoseg.nn.hyperbolic import HyperbolicNet
 
-    if path == "layer steps":
+    haar._CONV_MAX_CHANNELS = 32 if path == "in place + Haar conv" else 0
+    if path == "before":
         def steps(self, x):
             import torch
 
@@ -78,7 +83,9 @@ def conv_macs_per_voxel(net, ndim: int = 3) -> float:
 
 def categorise(name: str, shapes: Any) -> str:
     if "convolution" in name:
-        return "convolutions"
+        # The Haar transforms' convolutions have 2 x 2 x 2 kernels, the layers' 3 x 3 x 3.
+        kernel = shapes[1] if shapes and len(shapes) > 1 else []
+        return "Haar transforms" if len(kernel) == 5 and kernel[-1] == 2 else "convolutions"
     if name in ("aten::bmm", "aten::mm") or (name == "aten::copy_" and shapes and len(shapes[0]) >= 8):
         return "Haar transforms"
     if name in ("aten::add_", "aten::add", "aten::sub", "aten::mul", "aten::mul_", "aten::relu_", "aten::neg_",
@@ -139,8 +146,8 @@ def main(argv=None) -> int:
                 times[path].append(time.perf_counter() - started)
         results[str(threads)] = {path: {"seconds": min(t), "all_seconds": t, "voxels_per_s": voxels / min(t)}
                                  for path, t in times.items()}
-    use_path("in place")
-    agree = float((labels["layer steps"] == labels["in place"]).mean())
+    use_path(PATHS[-1])
+    agree = float((labels[PATHS[0]] == labels[PATHS[-1]]).mean())
     breakdown = profile(predictor, image)
     macs = conv_macs_per_voxel(getattr(model.net, "net", model.net))
     conv_s = breakdown["self_cpu_s"]["convolutions"]
@@ -150,10 +157,10 @@ def main(argv=None) -> int:
              "voxels_per_s_if_only_convolutions": voxels / conv_s}
     rows = [[threads, path, f"{r['seconds']:.2f}", f"{r['voxels_per_s'] / 1e6:.2f}"]
             for threads, per_path in results.items() for path, r in per_path.items()]
-    print(f"fast preset, {shape} volume, no flip averaging, best of {args.reps}; labels of both paths agree on "
+    print(f"fast preset, {shape} volume, no flip averaging, best of {args.reps}; labels of the first and last paths agree on "
           f"{agree:.6%} of the voxels")
     print(_common.format_table(["threads", "path", "seconds", "M voxels/s"], rows))
-    print("where the time goes (2 threads, in place, profiled): " + ", ".join(
+    print("where the time goes (2 threads, the default path, profiled): " + ", ".join(
         f"{k} {v:.0%}" for k, v in breakdown["share"].items()))
     print(f"convolutions: {macs:.0f} multiply-adds per voxel at {limit['conv_gflops']:.1f} GFLOP/s; with everything "
           f"else free: {limit['voxels_per_s_if_only_convolutions'] / 1e6:.2f} M voxels/s")
@@ -173,9 +180,9 @@ def plot(results: dict, breakdown: dict):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for offset, path in zip((-0.2, 0.2), PATHS):
+    for offset, path in zip((-0.27, 0, 0.27), PATHS):
         left.bar([int(t) + offset for t in results], [results[t][path]["voxels_per_s"] / 1e6 for t in results],
-                 width=0.4, label=path)
+                 width=0.27, label=path)
     left.set_xticks([int(t) for t in results])
     left.set_xlabel("torch threads")
     left.set_ylabel("M voxels / s")
