@@ -211,3 +211,117 @@ def test_segy_domain_option_sets_the_vertical_axis(files, tmp_path):
         assert f"), {domain}, sample format" in result.stdout and unit in result.stdout
     result = run_cli("info", tmp_path / "cube.sgy", "--segy-domain", "frequency")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def _train_args(files, out, *extra):
+    return ["train", "--image", str(files / "image.npy"), "--labels", str(files / "labels.npy"), "--out", str(out),
+            "--iterations", "2", "--block", "16", *map(str, extra)]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("geoseg: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_outputs_are_checked_before_any_work(files, tmp_path, monkeypatch, capsys):
+    from napari_geoseg.train import Trainer
+
+    def no_training(self):
+        raise AssertionError("trained before checking the outputs")
+        yield
+
+    monkeypatch.setattr(Trainer, "run", no_training)
+    assert main(_train_args(files, tmp_path / "no" / "such" / "m.pt")) == 2
+    assert "does not exist" in one_error_line(capsys)
+    model = tmp_path / "m.pt"
+    for out, extra, message in [
+        (tmp_path / "p.npy", ["--probabilities", tmp_path / "p.npy"], "given for two outputs"),
+        (tmp_path / "p.npy", ["--uncertainty", tmp_path / "." / "p.npy"], "given for two outputs"),
+        (tmp_path / "p.zarr", ["--probabilities", tmp_path / "p.zarr"], "given for two outputs"),
+        (tmp_path / "none" / "p.npy", [], "does not exist"),
+    ]:
+        code = main(["predict", "--model", str(model), "--image", str(files / "image.npy"), "--out", str(out),
+                     *map(str, extra)])
+        assert code == 2 and message in one_error_line(capsys)
+    assert not list(tmp_path.rglob("p.*"))
+
+
+def test_engine_errors_get_the_command_line_s_hint(files, tmp_path, capsys):
+    assert main(_train_args(files, tmp_path / "m.pt", "--device", "tpu9")) == 2
+    line = one_error_line(capsys)
+    assert "'tpu9': not a device" in line and line.endswith("(--device)")
+    from napari_geoseg.io import write_volume
+
+    import numpy as np
+
+    write_volume(tmp_path / "cube.sgy", np.load(files / "image.npy"))
+    assert main(["info", str(tmp_path / "cube.sgy"), "--segy-inline-byte", "7"]) == 2
+    assert one_error_line(capsys).endswith("(--segy-inline-byte and --segy-crossline-byte)")
+
+
+def test_ctrl_c_writes_nothing_unless_asked(files, tmp_path, monkeypatch, capsys):
+    from napari_geoseg.train import Trainer
+
+    real_run = Trainer.run
+
+    def interrupted(self):
+        for count, progress in enumerate(real_run(self), start=1):
+            yield progress
+            if count == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "run", interrupted)
+    out = tmp_path / "m.pt"
+    assert main(_train_args(files, out)) == 130
+    assert not out.exists() and "nothing written" in capsys.readouterr().err
+    assert main(_train_args(files, out, "--save-on-interrupt")) == 130
+    assert out.exists() and "saved the weights of iteration 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("top", [10**9, 10**12, 2**63 - 1])
+def test_any_integer_class_id_round_trips(files, tmp_path, top, capsys):
+    import numpy as np
+
+    labels = np.load(files / "labels.npy").astype(np.int64)
+    labels[labels == 3] = top
+    np.save(tmp_path / "labels.npy", labels)
+    model, out = tmp_path / "m.pt", tmp_path / "p.npy"
+    assert main(["train", "--image", str(files / "image.npy"), "--labels", str(tmp_path / "labels.npy"),
+                 "--out", str(model), "--iterations", "2", "--block", "16"]) == 0
+    assert main(["predict", "--model", str(model), "--image", str(files / "image.npy"), "--out", str(out),
+                 "--block", "32"]) == 0
+    predicted = np.load(out)
+    assert set(np.unique(predicted).tolist()) <= {1, 2, top} and top in predicted
+    capsys.readouterr()
+    # SEG-Y holds 32-bit floats: ids it cannot store exactly are refused, before predicting.
+    assert main(["predict", "--model", str(model), "--image", str(files / "image.npy"),
+                 "--out", str(tmp_path / "p.sgy"), "--block", "32"]) == 2
+    assert "16777216" in one_error_line(capsys) and not (tmp_path / "p.sgy").exists()
+
+
+def test_a_model_is_checked_against_the_image_it_is_applied_to(files, tmp_path, capsys):
+    import numpy as np
+
+    from napari_geoseg.io import write_volume
+
+    rng = np.random.default_rng(0)
+    cube = rng.normal(size=(24, 24, 20)).astype(np.float32)
+    labels = np.zeros((24, 24), np.uint8)
+    labels[2, 2], labels[20, 20] = 1, 2
+    np.save(tmp_path / "cube.npy", cube)
+    np.save(tmp_path / "map.npy", labels)
+    model = tmp_path / "spectral.pt"
+    assert main(["train", "--image", str(tmp_path / "cube.npy"), "--labels", str(tmp_path / "map.npy"),
+                 "--out", str(model), "--iterations", "2", "--mode", "spectral"]) == 0
+    capsys.readouterr()
+    write_volume(tmp_path / "seismic.sgy", np.load(files / "image.npy")[:24, :24, :20])
+    assert main(["predict", "--model", str(model), "--image", str(tmp_path / "seismic.sgy"),
+                 "--out", str(tmp_path / "p.npy")]) == 2
+    assert "trained on hyperspectral cubes, and the image is a volume" in one_error_line(capsys)
+    assert main(["predict", "--model", str(model), "--image", str(files / "image.npy"),
+                 "--out", str(tmp_path / "p.npy")]) == 2
+    assert "cubes of 20 bands, and the image has 32" in one_error_line(capsys)
+    assert not (tmp_path / "p.npy").exists()

@@ -214,6 +214,12 @@ def test_errors_reach_the_user_as_notifications(widget_on, qtbot, tmp_path, noti
     widget.labels_layer = labels
     assert widget.start_training() is None
     assert any("3 depths but 2 ranks" in t for t in texts(notifications, "error"))
+    # An engine error about a setting gets the widget's hint, never a command-line flag.
+    from napari_geoseg._session import Message
+
+    widget._handle(widget._last_session, Message("error", "block must be positive, got -4", "block"))
+    assert "block must be positive, got -4 (lower Block under Network and training)" in texts(notifications)
+    assert not any(" --" in t for t in texts(notifications))
     assert "Traceback" not in capfd.readouterr().err
 
 

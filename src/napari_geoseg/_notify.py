@@ -7,11 +7,27 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable
+from typing import Callable, Optional
 
-from .errors import GeosegError
+from .errors import GeosegError, add_hint, with_hint
 
-__all__ = ["notify", "user_errors"]
+__all__ = ["notify", "user_errors", "HINTS", "hinted"]
+
+#: Where, in the widget, the user changes the engine setting an error is about
+#: (``GeosegError.option``); the command line has its own (``cli.HINTS``).
+HINTS = {
+    "block": "lower Block under Network and training",
+    "iterations": "set Iterations under Network and training",
+    "device": "choose another Device under Network and training",
+    "overwrite": "confirm replacing the file",
+    "segy_bytes": "convert the file with 'geoseg convert', giving the header bytes",
+    "mode": "choose another image or model",
+}
+
+
+def hinted(text: str, option: Optional[str]) -> str:
+    """``text`` with the widget's hint for ``option`` (see :data:`HINTS`), if any."""
+    return add_hint(text, option, HINTS)
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +66,7 @@ def user_errors(action: str) -> Callable[[Callable], Callable]:
             try:
                 return method(self, *args, **kwargs)
             except GeosegError as err:
-                notify("error", str(err))
+                notify("error", with_hint(err, HINTS))
             except Exception as err:  # a bug: say it in words; the log has the details
                 logger.debug("%s failed", action, exc_info=True)
                 first_line = str(err).splitlines()[0] if str(err) else ""

@@ -84,6 +84,8 @@ class Message:
 
     level: str
     text: str
+    #: The engine setting an error is about (``GeosegError.option``), for the widget's hint.
+    option: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,7 @@ class _Background:
                 reason = "stopped"
         except GeosegError as err:
             reason = "error"
-            self._post(Message("error", str(err)))
+            self._post(Message("error", str(err), err.option))
         except Exception as err:  # a bug or a resource problem: say it in words, log the details
             reason = "error"
             logger.debug("background work failed", exc_info=True)

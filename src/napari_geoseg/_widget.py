@@ -36,7 +36,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGro
 from . import _layers
 from ._class_table import ClassTable
 from ._design_panel import DesignPanel, live_defaults  # noqa: F401 - live_defaults: used from here by tests
-from ._notify import notify, user_errors
+from ._notify import hinted, notify, user_errors
 from ._plot import TrainingPlot
 from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
                        default_threads, rename_classes, warm_up)
@@ -578,7 +578,7 @@ class SegmentationWidget(QWidget):
         current = thread is self._session
         if isinstance(item, Message):
             if current or isinstance(thread, PredictionJob) or item.level == "error":
-                notify(item.level, item.text)
+                notify(item.level, hinted(item.text, item.option))
         elif isinstance(item, Finished):
             self._finished(thread, item)
         elif isinstance(item, TrainingUpdate) and current:

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import GeosegError, InputError, OutputExistsError
+from .errors import GeosegError, InputError, with_hint
 
 __all__ = ["main", "build_parser"]
 
@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "reflectors (for units that cut across the layers)")
     train.add_argument("--class-names", help="comma-separated class names, in label order")
     train.add_argument("--continue-from", metavar="MODEL", help="continue training this model")
+    train.add_argument("--save-on-interrupt", action="store_true",
+                       help="on Ctrl-C, save the weights of the last iteration to --out (default: write nothing)")
     train.add_argument("--distributed", action="store_true",
                        help="one process of a group started by torchrun (torchrun --nproc-per-node N -m "
                             "napari_geoseg.cli train ... --distributed): each draws its own blocks and the "
@@ -189,11 +191,22 @@ def _read(spec: str, args) -> "Volume":  # noqa: F821
                        segy_domain=getattr(args, "segy_domain", None))
 
 
+#: How to change, on the command line, the engine setting an error is about (``GeosegError.option``).
+HINTS = {
+    "overwrite": "add --overwrite",
+    "device": "--device",
+    "block": "--block",
+    "segy_bytes": "--segy-inline-byte and --segy-crossline-byte",
+    "iterations": "--iterations",
+    "mode": "--mode",
+}
+
+
 def _check_outputs(paths: Sequence[str | None], overwrite: bool) -> None:
     """Refuse before any work is done, so a long run never ends in a refused write."""
-    for path in paths:
-        if path and Path(path).exists() and not overwrite:
-            raise OutputExistsError(f"{path}: already exists; choose another name or add --overwrite")
+    from .io.atomic import check_outputs
+
+    check_outputs(paths, overwrite=overwrite)
 
 
 def _warn(message: str) -> None:
@@ -212,7 +225,7 @@ def _check_memory(required: int, what: str, suggestion: str) -> None:
 def _train(args) -> int:
     import numpy as np
 
-    from .train import Model, Trainer, get_preset
+    from .train import Model, Trainer, TrainingDiverged, get_preset
     from .train.memory import training_bytes
 
     _check_outputs([args.out], args.overwrite)
@@ -257,17 +270,34 @@ def _train(args) -> int:
           f"{trainer.iterations} iterations on {trainer.device}", file=sys.stderr)
     bar = ProgressLine("train")
     last = None
+
+    def save() -> None:
+        transform = getattr(image.geometry, "transform", None)
+        if transform is not None:  # the model remembers where its survey lies
+            trainer.model.transform = np.asarray(transform).tolist()
+        trainer.model.save(args.out, overwrite=args.overwrite)
+
     try:
         for last in trainer.run():
             accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "-"
             bar.update(last.iteration, last.iterations, f"loss {last.loss:.4f} val {accuracy} {last.elapsed:.0f}s")
-    finally:
-        # Also after a stop or a divergence: the model holds the last good weights.
-        if trainer.history:
-            transform = getattr(image.geometry, "transform", None)
-            if transform is not None:  # the model remembers where its survey lies
-                trainer.model.transform = np.asarray(transform).tolist()
-            trainer.model.save(args.out, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        done = f"after {len(trainer.history)} of {trainer.iterations} iterations"
+        if args.save_on_interrupt and trainer.history:
+            save()
+            print(f"geoseg: interrupted {done}; saved the weights of iteration {len(trainer.history)} to "
+                  f"{args.out}", file=sys.stderr)
+        else:
+            print(f"geoseg: interrupted {done}; nothing written (--save-on-interrupt keeps the weights)",
+                  file=sys.stderr)
+        return 130
+    except TrainingDiverged:
+        if trainer.history:  # the model holds the last good weights: keep them, and say so
+            save()
+            print(f"geoseg: saved the last good weights (iteration {len(trainer.history)}) to {args.out}",
+                  file=sys.stderr)
+        raise
+    save()
     if trainer.race is not None:
         scores = ", ".join(f"{design} {score:.3f}" for design, score in trainer.race.items())
         print(f"design chosen on the held-out labels: {trainer.design} (validation accuracy {scores})",
@@ -343,11 +373,11 @@ def _horizons(args) -> int:
         from .train import Model
 
         model = Model.load(args.model)
-        names = [""] * max(model.class_ids)
-        for value, name in zip(model.class_ids, model.class_names):
-            names[value - 1] = name
+        names = {int(value): name for value, name in zip(model.class_ids, model.class_names)}
     # Missing traces of an irregular survey read back as NaN: no unit there.
-    labels = np.nan_to_num(np.asarray(prediction.data, np.float64), nan=0.0).astype(np.int64)
+    labels = np.asarray(prediction.data)
+    if labels.dtype.kind not in "iu":
+        labels = np.nan_to_num(labels.astype(np.float64), nan=0.0).astype(np.int64)
     rows = write_horizons(args.out, labels, survey, names,
                           overwrite=args.overwrite)
     print(f"wrote {args.out}: {rows} rows")
@@ -358,6 +388,7 @@ def _predict(args) -> int:
     import numpy as np
 
     from .io import write_volume
+    from .io.formats import check_writable
     from .train import Model, Predictor
     from .train.memory import prediction_bytes
 
@@ -370,8 +401,13 @@ def _predict(args) -> int:
     _check_outputs([args.out, args.probabilities, args.uncertainty], args.overwrite)
     model = Model.load(args.model)
     image = _read(args.image, args)
+    spatial = model.layout.labels_ndim()
+    check_writable(args.out, spatial, max(int(v) for v in model.class_ids))
+    for extra, ndim in ((args.probabilities, spatial + 1), (args.uncertainty, spatial)):
+        if extra:
+            check_writable(extra, ndim)
     predictor = Predictor(model, device=args.device, block=args.block, ordered_units=args.ordered_units)
-    predictor.check_image(tuple(image.shape))
+    predictor.check_image(tuple(image.shape), image.axes)
     _check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize),
                   "prediction", "use a smaller --block or skip --probabilities")
     bar = ProgressLine("predict")
@@ -398,7 +434,7 @@ def _predict_chunked(args) -> int:
     import numpy as np
 
     from .io.attributes import ATTRIBUTE_KEY, axis_attributes
-    from .train import Model
+    from .train import Model, Predictor
     from .train.blockwise import ChunkedOutputs, ImageSource, predict_to_zarr
 
     outputs = [args.out, args.probabilities, args.uncertainty]
@@ -406,13 +442,14 @@ def _predict_chunked(args) -> int:
         if extra and Path(extra).suffix.lower() != ".zarr":
             raise InputError(f"{extra}: with a .zarr prediction, write the probabilities and uncertainty as "
                              f".zarr stores too")
+    _check_outputs(outputs, args.overwrite or args.resume)  # a resumed run continues its stores
     if not args.resume:
-        _check_outputs(outputs, args.overwrite)
         for path in outputs:
             if path and Path(path).exists():
                 shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
     model = Model.load(args.model)
     image = _read(args.image, args)
+    Predictor(model, device=args.device, block=args.block).check_image(tuple(image.shape), image.axes)
     options = {k: getattr(args, f"segy_{k}") for k in ("inline_byte", "crossline_byte", "domain")
                if getattr(args, f"segy_{k}", None) is not None}
     source = ImageSource(str(args.image), {f"segy_{k}": v for k, v in options.items()})
@@ -535,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except GeosegError as err:
-        print(f"geoseg: error: {err}", file=sys.stderr)
+        print(f"geoseg: error: {with_hint(err, HINTS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("geoseg: interrupted", file=sys.stderr)

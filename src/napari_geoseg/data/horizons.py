@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Optional
 
@@ -52,8 +52,11 @@ def unit_tops(labels: np.ndarray, volume: Volume) -> dict[int, tuple[np.ndarray,
 
 
 def write_horizons(path: str | Path, labels: np.ndarray, volume: Volume,
-                   class_names: Optional[Sequence[str]] = None, overwrite: bool = False) -> int:
+                   class_names: Optional[Sequence[str] | Mapping[int, str]] = None, overwrite: bool = False) -> int:
     """Write the tops of every class as CSV: ``horizon, inline, crossline, x, y, <time|depth>``.
+
+    ``class_names``: a name per label value, as a mapping, or as a sequence for the
+    values 1, 2, ... (other values are called ``class <value>``).
 
     ``x`` and ``y`` are map coordinates where the survey has them (else empty); inline
     and crossline are line numbers (SEG-Y) or world coordinates. Returns the rows written.
@@ -68,7 +71,10 @@ def write_horizons(path: str | Path, labels: np.ndarray, volume: Volume,
             writer = csv.writer(file)
             writer.writerow(["horizon", "inline", "crossline", "x", "y", "time" if domain == "time" else "depth"])
             for value, (i, j, z) in unit_tops(labels, volume).items():
-                name = class_names[value - 1] if class_names and value <= len(class_names) else f"class {value}"
+                if isinstance(class_names, Mapping):
+                    name = class_names.get(value, f"class {value}")
+                else:
+                    name = class_names[value - 1] if class_names and value <= len(class_names) else f"class {value}"
                 if geometry is not None:
                     inline, crossline = np.asarray(geometry.inlines)[i], np.asarray(geometry.crosslines)[j]
                 else:

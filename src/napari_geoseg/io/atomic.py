@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputExistsError
 
-__all__ = ["atomic_output", "check_output_path"]
+__all__ = ["atomic_output", "check_output_path", "check_outputs"]
 
 
 def check_output_path(path: Path, *, overwrite: bool, display: str | None = None) -> None:
@@ -35,11 +35,38 @@ def check_output_path(path: Path, *, overwrite: bool, display: str | None = None
     """
     display = str(path) if display is None else display
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{display}: already exists; choose another name or pass --overwrite")
+        raise OutputExistsError(f"{display}: already exists; choose another name or allow replacing it",
+                                option="overwrite")
     parent = path.absolute().parent
     if not parent.is_dir():
         raise InputError(f"{display}: the folder {parent} does not exist; "
                          f"create it or choose another output path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{display}: the folder {parent} is not writable; choose another output path")
+
+
+def check_outputs(paths, *, overwrite: bool) -> None:
+    """:func:`check_output_path` for each path given (None skipped), and no path twice.
+
+    Run before any long work, so that a run never ends in a refused write.
+
+    Raises
+    ------
+    InputError
+        Two outputs are the same file, or a folder is missing or not writable.
+    OutputExistsError
+        An output exists and ``overwrite`` is false.
+    """
+    seen: dict[Path, str] = {}
+    for path in paths:
+        if not path:
+            continue
+        key = Path(path).expanduser().resolve()
+        if key in seen:
+            raise InputError(f"{path}: given for two outputs ({seen[key]} and {path}); give each output "
+                             f"its own path")
+        seen[key] = str(path)
+        check_output_path(Path(path), overwrite=overwrite)
 
 
 @contextmanager
@@ -68,7 +95,8 @@ def atomic_output(path: Path, *, overwrite: bool = False) -> Iterator[Path]:
     try:
         yield temporary
         if path.exists() and not overwrite:  # appeared while we were writing
-            raise OutputExistsError(f"{path}: already exists; choose another name or pass --overwrite")
+            raise OutputExistsError(f"{path}: already exists; choose another name or allow replacing it",
+                                    option="overwrite")
         _move_into_place(temporary, path)
     finally:
         _remove(temporary)

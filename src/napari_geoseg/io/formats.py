@@ -131,6 +131,40 @@ def read_volume(spec: str | Path, *, variable: str | None = None, segy_inline_by
         raise InputError(f"{display}: cannot open ({reason(exc)}); check the file's permissions") from exc
 
 
+#: The largest whole number SEG-Y's 32-bit float samples hold exactly.
+SEGY_MAX_EXACT_INTEGER = 2 ** 24
+
+
+def check_writable(spec: str | Path, ndim: int, largest_integer: int | None = None) -> None:
+    """Refuse, before any work, data that :func:`write_volume` could not write to ``spec``.
+
+    Parameters
+    ----------
+    spec : str or Path
+        The output file.
+    ndim : int
+        Axes of the data.
+    largest_integer : int, optional
+        Integer data (labels): the largest absolute value it will hold.
+
+    Raises
+    ------
+    InputError
+        Unknown extension, too few axes for TIFF, integers SEG-Y cannot store exactly.
+    """
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise InputError(f"{path}: cannot write '{path.suffix}' files; supported: {', '.join(WRITE_SUFFIXES)}")
+    if suffix in (".tif", ".tiff") and ndim < 2:
+        raise InputError(f"{path}: TIFF holds images of two or more axes, not {ndim}D data; "
+                         f"write .npy or .zarr instead")
+    if suffix in (".sgy", ".segy") and largest_integer is not None and largest_integer > SEGY_MAX_EXACT_INTEGER:
+        raise InputError(f"{path}: SEG-Y stores 32-bit floats, which hold whole numbers exactly only up to "
+                         f"{SEGY_MAX_EXACT_INTEGER}, and these values reach {largest_integer}; write .npy, "
+                         f".tif or .zarr instead")
+
+
 def write_volume(spec: str | Path, data: np.ndarray, *, like: Volume | None = None,
                  overwrite: bool = False) -> Path:
     """Write an array, choosing the format from the file extension, atomically.
@@ -170,13 +204,8 @@ def write_volume(spec: str | Path, data: np.ndarray, *, like: Volume | None = No
     path = Path(spec)
     display = str(path)
     suffix = path.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise InputError(f"{display}: cannot write '{path.suffix}' files; "
-                         f"supported: {', '.join(WRITE_SUFFIXES)}")
     ndim = len(np.shape(data)) if not hasattr(data, "ndim") else data.ndim
-    if suffix in (".tif", ".tiff") and ndim < 2:
-        raise InputError(f"{display}: TIFF holds images of two or more axes, not {ndim}D data; "
-                         f"write .npy or .zarr instead")
+    check_writable(path, ndim)
     try:
         with atomic_output(path, overwrite=overwrite) as temporary:
             if suffix == ".npy":

@@ -122,8 +122,6 @@ _FIELD_BYTES = frozenset((1, 5, 9, 13, 17, 21, 25, 29, 31, 33, 35, 37, 41, 45, 4
                           175, 177, 179, 181, 185, 189, 193, 197, 201, 203, 205, 209, 211, 213, 215,
                           217, 219, 223, 225, 229, 231, 233, 237))
 
-_OPTIONS = "--segy-inline-byte and --segy-crossline-byte"
-
 # "INLINE: 189", "Inline number : bytes 5-8", "XLINE BYTE 193"; not "First inline: 10087".
 _INLINE_HINT = re.compile(r"\bIN[ _-]?LINE\b[^\d\n]{0,40}?(?<!\d)(\d{1,3})(?!\d)", re.IGNORECASE)
 _CROSSLINE_HINT = re.compile(r"\b(?:X|CROSS)[ _-]?LINE\b[^\d\n]{0,40}?(?<!\d)(\d{1,3})(?!\d)",
@@ -202,10 +200,10 @@ def read_segy(path: Path, *, inline_byte: int | None = None, crossline_byte: int
     import segyio
 
     display = str(path) if display is None else display
-    for name, byte in (("--segy-inline-byte", inline_byte), ("--segy-crossline-byte", crossline_byte)):
+    for name, byte in (("inline", inline_byte), ("crossline", crossline_byte)):
         if byte is not None and byte not in _FIELD_BYTES:
-            raise InputError(f"{display}: {byte} is not the first byte of a trace header field; give {name} "
-                             f"as e.g. 189, 193, 9, 21 or 5")
+            raise InputError(f"{display}: {byte} is not the first byte of a trace header field; give the "
+                             f"{name} number's byte as e.g. 189, 193, 9, 21 or 5", option="segy_bytes")
     if domain is not None and domain not in ("time", "depth"):
         raise InputError(f"{display}: the vertical domain must be 'time' or 'depth', not '{domain}'")
     layout = _check_layout(path, display)
@@ -305,6 +303,10 @@ def write_segy(path: Path, data, like: Volume | None = None, display: str | None
     if data.ndim != 3:
         raise InputError(f"{display}: SEG-Y holds (inline, crossline, sample) cubes, not {data.ndim}D data; "
                          f"write .npy, .tif or .zarr instead")
+    if data.dtype.kind in "iu" and data.size:
+        from .formats import check_writable
+
+        check_writable(display, data.ndim, max(abs(int(data.max())), abs(int(data.min()))))
     values = data.astype(np.float32, copy=False)
     if like is not None and like.geometry is not None:
         _write_like(path, values, like.geometry, display)
@@ -634,9 +636,10 @@ def _find_geometry(pairs: list[tuple[int, int]], line_numbers, display: str,
                          f"traces: pre-stack gathers are not supported; stack the data first")
     if given:
         raise InputError(f"{display}: header bytes {tried} do not give a regular inline/crossline geometry; "
-                         f"check the byte positions given with {_OPTIONS}")
+                         f"check the header bytes given for the inline and crossline numbers",
+                         option="segy_bytes")
     raise InputError(f"{display}: cannot infer the inline/crossline geometry from header bytes {tried}; "
-                     f"give the byte positions with {_OPTIONS}")
+                     f"give the header bytes of the inline and crossline numbers", option="segy_bytes")
 
 
 def _coordinates(file) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:

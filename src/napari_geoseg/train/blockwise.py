@@ -181,7 +181,7 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     settings = {"chunks": grid, **{k: str(v) for k, v in options.items()}}
     fingerprint = _fingerprint(model, tuple(image.shape), settings)
     attributes = dict(attributes or {})
-    dtype = np.uint8 if max(model.class_ids) < 256 else np.uint16
+    dtype = model.labels_dtype
     _create_or_check(outputs.labels, shape, grid, dtype, attributes, resume, fingerprint)
     if outputs.probabilities:
         k = model.n_classes

@@ -74,6 +74,9 @@ class Layout:
     mask_channel : bool
         An input channel that is 1 where the image has data and 0 where it is NaN or
         Inf (dead traces, inactive cells), so that a filled-in 0 is not read as a value.
+    bands : int
+        Spectral mode: the bands of the cubes the model was trained on (0: not known,
+        models written before it was recorded).
     """
 
     mode: str
@@ -83,6 +86,7 @@ class Layout:
     flattened: bool = False
     bands_as_channels: bool = False
     mask_channel: bool = False
+    bands: int = 0
 
     @classmethod
     def for_image(cls, mode: str, image_shape: tuple[int, ...]) -> "Layout":

@@ -78,6 +78,15 @@ class Model:
         return len(self.class_ids)
 
     @property
+    def labels_dtype(self) -> np.dtype:
+        """The smallest unsigned integer type that holds every class id (uint8 up to 255)."""
+        top = max(int(v) for v in self.class_ids)
+        for dtype in (np.uint8, np.uint16, np.uint32, np.uint64):
+            if top <= np.iinfo(dtype).max:
+                return np.dtype(dtype)
+        raise InputError(f"class id {top} does not fit in 64 bits")
+
+    @property
     def net(self) -> HyperbolicSegmenter:
         """The first member (all share the design: layers, input multiple)."""
         return self.nets[0]
@@ -111,6 +120,7 @@ class Model:
             "flattened": self.layout.flattened,
             "bands_as_channels": self.layout.bands_as_channels,
             "mask_channel": self.layout.mask_channel,
+            "bands": self.layout.bands,
             "channels": self.channels,
             "in_channels": self.in_channels,
             "class_ids": [int(v) for v in self.class_ids],
@@ -162,7 +172,8 @@ class Model:
             preset = Preset(**preset_fields)
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
                             int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)),
-                            bool(blob.get("bands_as_channels", False)), bool(blob.get("mask_channel", False)))
+                            bool(blob.get("bands_as_channels", False)), bool(blob.get("mask_channel", False)),
+                            int(blob.get("bands", 0)))
             state_dicts = blob["state_dicts"] if "state_dicts" in blob else [blob["state_dict"]]
             if not state_dicts:
                 raise ValueError("no networks")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -17,6 +17,9 @@ from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .ordering import ordered_argmax
 from .trainer import pad_to_multiple, resolve_device
+
+#: Names readers give the vertical axis of a seismic volume (SEG-Y: "sample").
+VERTICAL_AXES = frozenset({"sample", "time", "depth", "twt"})
 
 __all__ = ["Predictor", "Prediction", "PredictionCancelled"]
 
@@ -104,6 +107,10 @@ class Predictor:
         if ordered_units and model.layout.mode != "volume":
             raise InputError(f"ordered units need a model of volumes (units ordered down the vertical axis); "
                              f"this model is for {model.layout.mode} images")
+        if block is not None and block < 1:
+            raise InputError(f"block must be positive, got {block}", option="block")
+        if overlap is not None and overlap < 0:
+            raise InputError(f"overlap must be 0 or more, got {overlap}")
         self.model = model
         self.flips = flips
         self.ordered_units = ordered_units
@@ -122,15 +129,27 @@ class Predictor:
         layout = self.model.layout
         return tuple(image_shape[:layout.labels_ndim()])
 
-    def check_image(self, image_shape: tuple[int, ...]) -> Layout:
+    def check_image(self, image_shape: tuple[int, ...], axes: Optional[Sequence[str]] = None) -> Layout:
+        """The image's layout, checked against the model's: mode, channels, bands and,
+        where the reader named them (``axes``), the kind of the last axis."""
         expected = self.model.layout
         try:
             layout = Layout.for_image(expected.mode, tuple(image_shape))
         except InputError as err:
-            raise InputError(f"this model was trained on {expected.mode} images: {err}") from None
+            raise InputError(f"this model was trained on {expected.mode} images: {err}", option="mode") from None
         if layout.image_channels != expected.image_channels:
             raise InputError(f"this model expects {expected.image_channels} image channel(s), the image has "
                              f"{layout.image_channels}")
+        last = str(axes[2]).lower() if axes is not None and len(axes) > 2 else None
+        if expected.mode == "spectral" and last in VERTICAL_AXES:
+            raise InputError(f"this model was trained on hyperspectral cubes, and the image is a volume (its last "
+                             f"axis is {last}); apply a model trained on volumes")
+        if expected.mode == "volume" and last == "band":
+            raise InputError("this model was trained on volumes, and the image is a hyperspectral cube (its last "
+                             "axis is band); apply a model trained on cubes")
+        if expected.mode == "spectral" and expected.bands and image_shape[2] != expected.bands:
+            raise InputError(f"this model was trained on cubes of {expected.bands} bands, and the image has "
+                             f"{image_shape[2]}; apply it to cubes of the same bands")
         return layout
 
     def check_region(self, image_shape: tuple[int, ...], region) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -267,8 +286,8 @@ class Predictor:
         total /= weight_sum
         probabilities = total
         del total, weight_sum
-        ids = np.asarray(model.class_ids)
-        dtype = np.uint8 if ids.max() < 256 else np.uint16
+        dtype = model.labels_dtype
+        ids = np.asarray([int(v) for v in model.class_ids], dtype)
         if self.ordered_units:
             # The label values are the ranks: value 1 is the top unit.
             index = ordered_argmax(probabilities, rank=ids)

@@ -82,11 +82,21 @@ class Progress:
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """A torch device from 'cpu', 'cuda', 'cuda:1' or 'mps', checked to exist."""
-    device = torch.device(device or "cpu")
+    try:
+        device = torch.device(device or "cpu")
+    except (RuntimeError, TypeError):
+        raise InputError(f"device {device!r}: not a device; choose cpu, cuda (or cuda:N) or mps",
+                         option="device") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"device {str(device)!r}: not supported; choose cpu, cuda (or cuda:N) or mps",
+                         option="device")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda: no CUDA GPU is available here; use --device cpu")
+        raise InputError("device cuda: no CUDA GPU is available here; use the CPU", option="device")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InputError(f"device {device}: there are {torch.cuda.device_count()} CUDA GPUs here "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})", option="device")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("device mps: Apple's Metal backend is not available here; use --device cpu")
+        raise InputError("device mps: Apple's Metal backend is not available here; use the CPU", option="device")
     return device
 
 
@@ -113,10 +123,16 @@ def prepare_labels(labels: np.ndarray, class_ids: Optional[Sequence[int]] = None
         raise InputError(f"labels hold {len(present)} class(es) ({present}); label at least two classes")
     if len(ids) > 255:
         raise InputError(f"labels hold {len(ids)} classes; at most 255 are supported")
-    lookup = np.zeros(max(ids) + 1, np.int16)
-    for k, value in enumerate(ids, start=1):
-        lookup[value] = k
-    return lookup[labels], ids
+    # Any integer id, 10**12 or 2**64 - 1 included: a sorted search, not a table as
+    # long as the largest id.
+    wide = np.uint64 if max(ids) > np.iinfo(np.int64).max else np.int64
+    values = labels.astype(wide, copy=False)
+    order = np.argsort(np.asarray(ids, wide))
+    sorted_ids = np.asarray(ids, wide)[order]
+    position = np.minimum(np.searchsorted(sorted_ids, values), len(ids) - 1)
+    classes = (order[position] + 1).astype(np.int16)
+    classes[values == 0] = 0
+    return classes, ids
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int, axes: Sequence[int], mode: str) -> np.ndarray:
@@ -202,6 +218,11 @@ class Trainer:
         elif isinstance(preset, str):
             preset = get_preset(preset)
         self.preset: Preset = preset
+        # None means the preset's; 0 or less is a mistake, not a request for the default.
+        for name, value, option in (("iterations", iterations, "iterations"), ("block", block, "block"),
+                                    ("members", members, None), ("learning rate", learning_rate, None)):
+            if value is not None and not value > 0:
+                raise InputError(f"{name} must be positive, got {value}", option=option)
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
         if blocks_per_step < 1:
@@ -247,7 +268,7 @@ class Trainer:
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
             as_channels = (model.layout.bands_as_channels if model is not None
                            else preset.head_for(mode) and preset.bands_as_channels)
-            layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels))
+            layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels), bands=int(image.shape[2]))
             image = bin_bands(image, band_bin)
         layout = replace(layout, mask_channel=bool(model.layout.mask_channel if model is not None
                                                    else preset.head_for(mode) and preset.mask_channel))
