@@ -93,7 +93,7 @@ def test_zarr_round_trip_is_lazy_and_keeps_axes(tmp_path, described):
 
     path = write_volume(tmp_path / "cube.zarr", described.data, like=described)
     volume = read_volume(path)
-    assert isinstance(volume.data, zarr.Array)  # not loaded on open
+    assert isinstance(volume.data.array, zarr.Array)  # not loaded on open
     np.testing.assert_array_equal(volume.data[1:3], described.data[1:3])
     np.testing.assert_array_equal(np.asarray(volume.data), described.data)
     assert volume.axes == described.axes and volume.scale == described.scale
@@ -346,3 +346,38 @@ def test_output_folder_must_exist(tmp_path, cube):
 
 def test_tiff_needs_two_axes(tmp_path):
     assert "TIFF" in one_line_error(InputError, write_volume, tmp_path / "line.tif", np.zeros(5))
+
+
+# --- damaged and unusable files: one line naming what is wrong ---------------------------
+
+def test_a_damaged_zarr_chunk_is_named(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    store = tmp_path / "damaged.zarr"
+    array = zarr.create_array(store=str(store), shape=(8, 8, 8), chunks=(4, 4, 4), dtype="float32")
+    array[:] = np.arange(512, dtype=np.float32).reshape(8, 8, 8)
+    (store / "c" / "1" / "0" / "1").write_bytes(b"not a chunk")
+    volume = read_volume(store)  # opening reads no chunk
+    np.testing.assert_array_equal(volume.data[:4], np.arange(256, dtype=np.float32).reshape(4, 8, 8))
+    message = one_line_error(InputError, np.asarray, volume.data)
+    assert message.startswith(f"{store}: chunk (1, 0, 1) cannot be read") and "damaged" in message
+    assert "chunk (1, 0, 1)" in one_line_error(InputError, volume.data.__getitem__, (slice(4, 8), 1))
+
+
+@pytest.mark.parametrize("values, message", [
+    (np.ones((4, 4, 4), np.complex64), "complex samples"),
+    (np.zeros((4, 4, 4), dtype=[("a", "f4"), ("b", "i4")]), "records with fields a, b"),
+])
+def test_unusable_sample_types_are_refused(tmp_path, values, message):
+    np.save(tmp_path / "odd.npy", values)
+    assert message in one_line_error(InputError, read_volume, tmp_path / "odd.npy")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ("samples = -5\nlines = 4\nbands = 2", "'samples = -5' is negative"),
+    ("samples = 5\nlines = 4\nbands = 2\nheader offset = -100", "'header offset = -100' is negative"),
+    ("samples = 4000000000\nlines = 4000000000\nbands = 4000000000", "256000000000000000000000000000"),
+])
+def test_envi_headers_with_impossible_sizes(tmp_path, fields, message):
+    (tmp_path / "scene.img").write_bytes(b"\0" * 160)
+    (tmp_path / "scene.hdr").write_text(f"ENVI\n{fields}\ndata type = 4\n")
+    assert message in one_line_error(InputError, read_volume, tmp_path / "scene.hdr")

@@ -99,7 +99,7 @@ def test_continuing_keeps_every_member_and_refuses_another_count(volume, pair):
         assert not all(torch.equal(a, b) for a, b in zip(params(before), params(after)))
     with pytest.raises(InputError, match="2 member network"):
         Trainer(volume.image, volume.labels, iterations=1, block=16, model=two, members=3)
-    with pytest.raises(InputError, match="at least 1"):
+    with pytest.raises(InputError, match="members must be positive"):
         Trainer(volume.image, volume.labels, iterations=1, block=16, members=0)
 
 

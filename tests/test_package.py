@@ -16,6 +16,17 @@ def test_manifest_is_valid_and_is_the_top_level_file():
     assert manifest.name == "napari-geoseg"
     shipped = resources.files("napari_geoseg").joinpath("napari.yaml").read_text()
     assert shipped == (ROOT / "napari.yaml").read_text()
+    # A real file: a symbolic link builds a broken package from a Windows checkout.
+    assert not (ROOT / "src" / "napari_geoseg" / "napari.yaml").is_symlink()
+
+
+def test_readme_links_are_absolute_for_the_hub_and_pypi():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)]+)\)", text)
+    relative = [t for t in targets if not re.match(r"(https?://|#|mailto:)", t)]
+    assert not relative, relative
 
 
 def test_npe2_validate_command():

@@ -25,6 +25,7 @@ import numpy as np
 from ._axes import layer_metadata
 from .errors import InputError
 from .io import Volume, default_axes, read_volume
+from .io.zarr_store import CheckedZarrArray
 from .io.segy import SegyArray
 
 __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data", "volume_mode",
@@ -315,6 +316,11 @@ def _lazy(data):
             return data.to_dask()
         except ImportError:  # napari brings dask; without it, a plain array
             return np.asarray(data)
+    if isinstance(data, CheckedZarrArray):
+        import dask.array
+
+        # Read through the check, so a damaged chunk is named, not a codec's traceback.
+        return dask.array.from_array(data, chunks=data.chunks, asarray=True, fancy=False)
     if type(data).__module__.split(".")[0] == "zarr":
         import dask.array
 

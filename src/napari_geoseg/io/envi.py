@@ -98,6 +98,9 @@ def read_envi(path: Path, display: str | None = None) -> Volume:
                          f"give the .hdr file written with the image") from exc
 
     samples, lines, bands = (_int_field(fields, name, display) for name in ("samples", "lines", "bands"))
+    for name, value in (("samples", samples), ("lines", lines), ("bands", bands)):
+        if value < 0:
+            raise InputError(f"{display}: '{name} = {value}' is negative; the header is damaged")
     code = _int_field(fields, "data type", display)
     if code not in ENVI_DATA_TYPES:
         known = ", ".join(map(str, ENVI_DATA_TYPES))
@@ -109,12 +112,14 @@ def read_envi(path: Path, display: str | None = None) -> Volume:
     byte_order = _int_field(fields, "byte order", display, default=0)
     dtype = np.dtype(ENVI_DATA_TYPES[code]).newbyteorder(">" if byte_order == 1 else "<")
     offset = _int_field(fields, "header offset", display, default=0)
+    if offset < 0:
+        raise InputError(f"{display}: 'header offset = {offset}' is negative; the header is damaged")
 
     binary = _find_binary(path, display)
     sizes = {"samples": samples, "lines": lines, "bands": bands}
     disk_axes, to_row_column_band = _INTERLEAVES[interleave]
     disk_shape = tuple(sizes[name] for name in disk_axes)
-    needed = offset + int(np.prod(disk_shape, dtype=np.int64)) * dtype.itemsize
+    needed = offset + samples * lines * bands * dtype.itemsize  # Python integers: no overflow
     size = binary.stat().st_size
     if size < needed:
         after_offset = f" after {offset} header bytes" if offset else ""

@@ -116,19 +116,38 @@ def read_volume(spec: str | Path, *, variable: str | None = None, segy_inline_by
 
     try:
         if suffix in (".sgy", ".segy"):
-            return read_segy(path, inline_byte=segy_inline_byte, crossline_byte=segy_crossline_byte,
-                             domain=segy_domain, display=display)
-        if suffix == ".npy":
-            return read_npy(path, display)
-        if suffix in (".tif", ".tiff"):
-            return read_tiff(path, display)
-        if suffix == ".zarr":
-            return read_zarr(path, name, display)
-        if suffix == ".mat":
-            return read_mat(path, name, display)
-        return read_envi(path, display)
+            volume = read_segy(path, inline_byte=segy_inline_byte, crossline_byte=segy_crossline_byte,
+                               domain=segy_domain, display=display)
+        elif suffix == ".npy":
+            volume = read_npy(path, display)
+        elif suffix in (".tif", ".tiff"):
+            volume = read_tiff(path, display)
+        elif suffix == ".zarr":
+            volume = read_zarr(path, name, display)
+        elif suffix == ".mat":
+            volume = read_mat(path, name, display)
+        else:
+            volume = read_envi(path, display)
     except PermissionError as exc:
         raise InputError(f"{display}: cannot open ({reason(exc)}); check the file's permissions") from exc
+    check_samples(np.dtype(volume.data.dtype), display)
+    return volume
+
+
+def check_samples(dtype: np.dtype, display: str) -> None:
+    """Refuse sample types the engine cannot segment: complex, records, text, objects.
+
+    Raises
+    ------
+    InputError
+        ``dtype`` is not boolean, integer or real.
+    """
+    if dtype.kind == "c":
+        raise InputError(f"{display}: complex samples ({dtype}); give real values, such as the amplitude "
+                         f"(numpy.abs) or the real part, in a file of their own")
+    if dtype.kind not in "biuf":
+        kind = "records with fields " + ", ".join(dtype.names) if dtype.names else f"samples of type {dtype}"
+        raise InputError(f"{display}: {kind}; give an array of numbers (for records, one field as its own array)")
 
 
 #: The largest whole number SEG-Y's 32-bit float samples hold exactly.

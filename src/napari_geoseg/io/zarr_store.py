@@ -7,15 +7,66 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ._guard import unreadable
+from ._guard import reason, unreadable
 from .attributes import ATTRIBUTE_KEY, axes_from_attributes, axis_attributes
 from .volume import Volume
 
-__all__ = ["read_zarr", "write_zarr"]
+__all__ = ["read_zarr", "write_zarr", "CheckedZarrArray"]
 
 #: Bytes converted from the source per step while writing, so that a lazy source is
 #: never loaded whole.
 _WRITE_STEP_BYTES = 64 * 2**20
+
+
+class CheckedZarrArray:
+    """A zarr array whose failed reads name the damaged chunk and the store.
+
+    Slicing reads only the chunks needed, as zarr does; a chunk that cannot be decoded
+    (truncated, overwritten, a codec error) becomes an :class:`InputError` saying which
+    chunk of which store, instead of a codec's traceback. Everything else is the zarr
+    array's (``shape``, ``dtype``, ``chunks``, ``attrs``, ...).
+    """
+
+    def __init__(self, array, display: str) -> None:
+        self.array, self.display = array, display
+
+    def __getattr__(self, name: str):
+        return getattr(self.array, name)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, key):
+        try:
+            return self.array[key]
+        except (IndexError, TypeError):  # a bad key is the caller's bug, not the store's
+            raise
+        except Exception as exc:
+            raise InputError(f"{self.display}: chunk {self._damaged_chunk(key)} cannot be read ({reason(exc)}); "
+                             f"the store is damaged: write it again from its source") from exc
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        data = self[...]
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+    def _damaged_chunk(self, key) -> str:
+        """The grid index of the first chunk of ``key`` that fails to read (or of them all)."""
+        import itertools
+
+        key = key if isinstance(key, tuple) else (key,)
+        key = tuple(k for k in key if k is not Ellipsis)
+        key += (slice(None),) * (self.array.ndim - len(key))
+        ranges = []
+        for k, size, chunk in zip(key, self.array.shape, self.array.chunks):
+            start, stop = (k, k + 1) if isinstance(k, (int, np.integer)) else k.indices(size)[:2]
+            ranges.append(range(start // chunk, max(stop - 1, start) // chunk + 1))
+        for index in itertools.product(*ranges):
+            box = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, self.array.chunks))
+            try:
+                self.array[box]
+            except Exception:
+                return str(index)
+        return "in " + str(key)
 
 
 def read_zarr(path: Path, array: str | None = None, display: str | None = None) -> Volume:
@@ -79,7 +130,7 @@ def read_zarr(path: Path, array: str | None = None, display: str | None = None) 
         metadata["domain"] = geometry.domain
     elif isinstance(node, zarr.Group) and names_of_axes_are_coordinates(node, kwargs.get("axes"), data.ndim):
         kwargs.update(_coordinates(node, kwargs["axes"]))
-    return Volume(data, source=display, metadata=metadata, geometry=geometry, **kwargs)
+    return Volume(CheckedZarrArray(data, display), source=display, metadata=metadata, geometry=geometry, **kwargs)
 
 
 def names_of_axes_are_coordinates(group, axes, ndim: int) -> bool:
