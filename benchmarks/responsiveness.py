@@ -12,9 +12,10 @@ loop running:
   prediction shown that was trained on labels including it (the widget's
   ``labels_handed`` / ``prediction_shown`` signals carry the labels generation).
 
-The Train click itself (which adds the prediction and uncertainty layers: napari needs a
-few hundred milliseconds to build a layer's visuals) is reported on its own row; the
-stall statistics cover the event loop from when the click has been handled.
+The stall statistics cover the event loop from the last timer tick before the Train click
+to Stop, the click's own handling (which adds the prediction layer, and the uncertainty
+layer one event-loop turn later) and the first prediction's display included; those two
+pauses are also reported on rows of their own.
 
 Run from the repository root under a display, e.g. ``xvfb-run -a python
 benchmarks/responsiveness.py`` (``--quick`` for a shorter run). Results go to
@@ -155,7 +156,8 @@ def measure(args) -> dict:
     meter.stop()
     run_until(lambda: not widget._threads, 60)
     idle = meter.stalls_ms(until=idle_end)
-    busy = meter.stalls_ms(since=started, until=training_end)
+    before_click = max((t for t in meter.times if t <= started), default=started)
+    busy = meter.stalls_ms(since=before_click, until=training_end)
     stroke_times = [s["shown_s"] for s in strokes]
     result = {
         "machine": _common.machine_info(),
@@ -165,6 +167,7 @@ def measure(args) -> dict:
         "idle": {"max_stall_ms": max(idle, default=float("nan")), "p99_stall_ms": percentile(idle, 99),
                  "ticks": len(idle)},
         "train_click_stall_ms": meter.stall_across_ms(started),
+        "first_prediction_stall_ms": meter.stall_across_ms(events["shown"][0]) if got_first else float("nan"),
         "training": {"max_stall_ms": max(busy, default=float("nan")), "p99_stall_ms": percentile(busy, 99),
                      "median_stall_ms": percentile(busy, 50), "ticks": len(busy),
                      "iterations_done": widget.plot.loss[-1][0] if widget.plot.loss else 0},
@@ -195,10 +198,13 @@ def report(result: dict) -> str:
     rows = [
         ["event-loop stall, max (idle)", f"{result['idle']['max_stall_ms']:.1f} ms", "", ""],
         ["event-loop stall, p99 (idle)", f"{result['idle']['p99_stall_ms']:.1f} ms", "", ""],
-        ["pause of the Train click (adds the output layers)", f"{result['train_click_stall_ms']:.0f} ms", "", ""],
-        ["event-loop stall, max (training)", f"{training['max_stall_ms']:.1f} ms", "< 150 ms",
+        ["pause of the Train click (adds the prediction layer)", f"{result['train_click_stall_ms']:.0f} ms",
+         "< 150 ms", "yes" if result["train_click_stall_ms"] < TARGETS["max_stall_ms"] else "NO"],
+        ["pause showing the first prediction", f"{result['first_prediction_stall_ms']:.0f} ms", "< 150 ms",
+         "yes" if result["first_prediction_stall_ms"] < TARGETS["max_stall_ms"] else "NO"],
+        ["event-loop stall, max (click to Stop)", f"{training['max_stall_ms']:.1f} ms", "< 150 ms",
          "yes" if passed["max_stall_ms"] else "NO"],
-        ["event-loop stall, p99 (training)", f"{training['p99_stall_ms']:.1f} ms", "< 60 ms",
+        ["event-loop stall, p99 (click to Stop)", f"{training['p99_stall_ms']:.1f} ms", "< 60 ms",
          "yes" if passed["p99_stall_ms"] else "NO"],
         ["Train -> first prediction shown", f"{result['first_prediction_s']:.2f} s", "<= 5 s",
          "yes" if passed["first_prediction_s"] else "NO"],

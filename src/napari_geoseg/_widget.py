@@ -464,8 +464,12 @@ class SegmentationWidget(QWidget):
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
         self._last_session = session
-        self._outputs_for(image).prepare(colormap=self._colormap() if self.class_table.count() else None,
-                                         uncertainty=self.uncertainty_check.isChecked())
+        # One layer per event-loop turn: napari builds each layer's visuals and controls on
+        # the GUI thread, so adding both at once would pause it for the two together.
+        outputs = self._outputs_for(image)
+        outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
+        if self.uncertainty_check.isChecked():
+            QTimer.singleShot(0, lambda: self._prepare_uncertainty(outputs))
         self._keep_labels_on_top()
         self._handed = labels
         self.labels_generation, self.shown_generation = 0, -1
@@ -623,6 +627,11 @@ class SegmentationWidget(QWidget):
         if outputs is None:
             outputs = self._outputs[id(image)] = _layers.OutputLayers(self.viewer, image)
         return outputs
+
+    def _prepare_uncertainty(self, outputs: _layers.OutputLayers) -> None:
+        if outputs.image_layer in self.viewer.layers:
+            outputs.prepare(uncertainty=True)
+            self._keep_labels_on_top()
 
     def _keep_labels_on_top(self) -> None:
         """Keep painting on the user's labels, above the outputs."""
