@@ -642,6 +642,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--threads", str(args.threads)]
     if args.iterations:
         cmd += ["--iterations", str(args.iterations)]
+    if getattr(args, "race", None) is not None:
+        cmd += ["--race", str(args.race)]
     for key, value in extra.items():
         if value is None or value is False:
             continue
