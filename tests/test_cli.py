@@ -196,7 +196,7 @@ def test_request_too_large_for_memory_is_refused(files, tmp_path, monkeypatch, c
                  "--out", str(tmp_path / "m.pt"), "--iterations", "1"])
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "m.pt").exists()
-    assert "geoseg: error: training needs about" in err and "smaller --block" in err
+    assert "geoseg: error: training needs about" in err and "use smaller blocks (--block)" in err
 
 
 def test_segy_domain_option_sets_the_vertical_axis(files, tmp_path):

@@ -205,3 +205,15 @@ def test_ordered_units_reach_the_predictions(volume):
     job.start()
     labels = of(PredictionUpdate, run_until(job, lambda e: False))[-1].prediction.labels
     assert np.all(np.diff(labels.astype(int), axis=-1) >= 0)
+
+
+def test_training_too_large_for_memory_is_refused_with_the_block_option(volume, monkeypatch):
+    from napari_geoseg.train import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**16)
+    session = LiveSession(volume.image, volume.labels.copy(), iterations=2, block=16, live=False)
+    session.start()
+    events = run_until(session, lambda e: False)
+    errors = [m for m in of(Message, events) if m.level == "error"]
+    assert errors and "training needs about" in errors[0].text and errors[0].option == "block"
+    assert of(Finished, events)[-1].reason == "error" and session.latest_model() is None

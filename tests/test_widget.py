@@ -321,7 +321,7 @@ def test_hyperspectral_cube_gives_a_map(widget_on, qtbot, notifications):
 
 
 def test_live_defaults_halve_the_block_and_keep_the_work():
-    from napari_geoseg._widget import live_defaults
+    from napari_geoseg.train.presets import live_defaults
     from napari_geoseg.train import PRESETS
 
     for preset in PRESETS.values():
@@ -335,7 +335,7 @@ def test_live_defaults_halve_the_block_and_keep_the_work():
 
 
 def test_choosing_a_cube_proposes_the_cube_settings_unless_the_user_changed_them(make_napari_viewer):
-    from napari_geoseg._widget import live_defaults
+    from napari_geoseg.train.presets import live_defaults
     from napari_geoseg.train import PRESETS
 
     viewer = make_napari_viewer()

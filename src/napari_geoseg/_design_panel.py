@@ -1,8 +1,9 @@
 """The network design and training settings of the widget: preset, custom depths and
 ranks, iterations, block side and device, as one form.
 
-The presets are handed in (they come from :mod:`napari_geoseg.train`, which imports
-torch); the device list imports torch when the panel is built.
+The presets, the widget's proposals for them (:func:`~napari_geoseg.train.presets.live_defaults`)
+and the device list come from the engine's torch-free modules; the device list imports
+torch when the panel is built.
 """
 
 from __future__ import annotations
@@ -13,48 +14,16 @@ from typing import TYPE_CHECKING, Optional
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from .errors import GeosegError
+from .train.devices import available_devices
+from .train.presets import live_defaults
 
-if TYPE_CHECKING:  # the engine imports torch: only for type checkers
-    from .train import Preset
+if TYPE_CHECKING:
+    from .train.presets import Preset
 
-__all__ = ["DesignPanel", "live_defaults", "CUSTOM"]
+__all__ = ["DesignPanel", "CUSTOM"]
 
 #: The preset choice whose depths and ranks are typed in.
 CUSTOM = "custom"
-
-
-def live_defaults(preset: Preset, mode: str = "volume") -> tuple[int, int]:
-    """Training block side and iterations the widget proposes for a preset and images
-    of ``mode`` ("volume", "spectral" or "image").
-
-    Half the preset's block side (at least 16): each iteration sees an eighth of the
-    voxels and takes about an eighth of the time, so the prediction on screen improves,
-    and a new stroke is picked up, every second or so on a laptop CPU instead of every
-    few seconds. The iterations are scaled so that a run sees as many voxels as the
-    preset's. On the 96^3 seismic sample this also scored better after the same
-    training time (40 s on one core of a busy 2-core machine, seed 0: mean IoU on the
-    unlabelled voxels 0.89 with 32^3 blocks at 0.13 s an iteration, 0.86 with 64^3 at 1.0 s).
-
-    Hyperspectral cubes keep a preset's own cube settings (``spectral_block``,
-    ``spectral_iterations``): those blocks are already small, and halving them again
-    would leave too few pixels around each label.
-    """
-    if mode == "spectral" and preset.spectral_block:
-        return preset.block_for(mode), preset.iterations_for(mode)
-    block = max(16, preset.block // 2 // 8 * 8)
-    return block, int(preset.iterations * round((preset.block / block) ** 3))
-
-
-def available_devices() -> list[str]:
-    """The torch devices of this machine: ``cpu`` first, then CUDA GPUs and Apple's MPS."""
-    import torch
-
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" if i else "cuda" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
 
 
 def _numbers(edit: QLineEdit, what: str) -> tuple[int, ...]:

@@ -25,6 +25,7 @@ import numpy as np
 from ._axes import layer_metadata
 from .errors import InputError
 from .io import Volume, default_axes, read_volume
+from .train.layout import MODES
 from .io.zarr_store import CheckedZarrArray
 from .io.segy import SegyArray
 
@@ -34,8 +35,6 @@ __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data",
 #: File endings this plugin's reader contribution opens (napari's builtins read .npy and .tif).
 READER_SUFFIXES = (".sgy", ".segy", ".hdr", ".mat", ".zarr")
 
-#: How the engine treats an image: a 3D volume, a hyperspectral cube, a 2D image.
-MODES = ("volume", "spectral", "image")
 
 #: Layer order -> engine order (``engine = np.transpose(layer, order)``) for each mode.
 _VOLUME_ORDER = (0, 2, 1)    # layer (inline, sample, crossline) -> engine (inline, crossline, sample)

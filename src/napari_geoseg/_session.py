@@ -405,6 +405,7 @@ class LiveSession(_Background):
 
     def _make_trainer(self, labels: np.ndarray, model):
         from .train import Trainer
+        from .train.memory import check_memory, training_bytes
 
         # Only NaN/Inf masking warns here; it is reported as a message below. (The
         # warnings filters are process-wide; this is brief and the GUI does not use them.)
@@ -413,6 +414,8 @@ class LiveSession(_Background):
             trainer = Trainer(self.image, labels, preset=self.preset, mode=self.mode if model is None else None,
                               iterations=self.iterations, block=self.block, seed=self.seed, device=self.device,
                               model=model, flattened_depth=self._flattened_depth)
+        # The same check as the command line's, before the first iteration allocates.
+        check_memory(training_bytes(trainer), "training")
         names = trainer.model.class_names
         trainer.model.class_names = [self.class_names.get(int(v), n) for v, n in zip(trainer.model.class_ids, names)]
         return trainer
@@ -532,9 +535,13 @@ class PredictionJob(_Background):
     def _work(self) -> None:
         from .train import Predictor
         from .train.flattening import flattened_depth_of
+        from .train.memory import check_memory, prediction_bytes
 
         predictor = Predictor(self.model, device=self.device, ordered_units=self.ordered_units)
         layout = predictor.check_image(tuple(self.image.shape))
+        if not self.chunk:  # chunked: the outputs go to disk, a chunk at a time
+            itemsize = np.dtype(getattr(self.image, "dtype", np.float32)).itemsize
+            check_memory(prediction_bytes(predictor, tuple(self.image.shape), itemsize), "prediction")
         self._predictor = predictor
         flattened = None
         if self.chunk and self.model.layout.flattened and layout.mode == "volume":

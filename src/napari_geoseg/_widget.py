@@ -35,7 +35,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGro
 
 from . import _layers
 from ._class_table import ClassTable
-from ._design_panel import DesignPanel, live_defaults  # noqa: F401 - live_defaults: used from here by tests
+from ._design_panel import DesignPanel
 from ._notify import hinted, notify, user_errors
 from ._plot import TrainingPlot
 from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,

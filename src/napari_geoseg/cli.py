@@ -213,20 +213,11 @@ def _warn(message: str) -> None:
     print(f"geoseg: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _check_memory(required: int, what: str, suggestion: str) -> None:
-    from .train.memory import available_memory
-
-    available = available_memory()
-    if available is not None and required > 0.8 * available:
-        raise InputError(f"{what} needs about {required / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is "
-                         f"available; {suggestion}")
-
-
 def _train(args) -> int:
     import numpy as np
 
     from .train import Model, Trainer, TrainingDiverged, get_preset
-    from .train.memory import training_bytes
+    from .train.memory import check_memory, training_bytes
 
     _check_outputs([args.out], args.overwrite)
     if args.labels is None and args.wells is None and not args.las:
@@ -262,7 +253,7 @@ def _train(args) -> int:
         return 0
     for warning in caught:
         _warn(str(warning.message))
-    _check_memory(training_bytes(trainer), "training", "use a smaller --block")
+    check_memory(training_bytes(trainer), "training")
     members = len(trainer.model.nets)
     print(f"training a {trainer.layout.mode} model: "
           f"{f'{members} networks of ' if members > 1 else ''}{len(trainer.model.net.layers)} layers, "
@@ -390,7 +381,7 @@ def _predict(args) -> int:
     from .io import write_volume
     from .io.formats import check_writable
     from .train import Model, Predictor
-    from .train.memory import prediction_bytes
+    from .train.memory import check_memory, prediction_bytes
 
     chunked = Path(args.out).suffix.lower() == ".zarr"
     if not chunked and (args.chunks or args.resume or args.workers > 1 or args.scheduler):
@@ -408,8 +399,7 @@ def _predict(args) -> int:
             check_writable(extra, ndim)
     predictor = Predictor(model, device=args.device, block=args.block, ordered_units=args.ordered_units)
     predictor.check_image(tuple(image.shape), image.axes)
-    _check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize),
-                  "prediction", "use a smaller --block or skip --probabilities")
+    check_memory(prediction_bytes(predictor, tuple(image.shape), np.dtype(image.dtype).itemsize), "prediction")
     bar = ProgressLine("predict")
     start = time.perf_counter()
     # The image is read block by block (lazily for zarr and memory-mapped .npy).

@@ -6,7 +6,9 @@ import math
 import os
 from typing import Optional
 
-__all__ = ["available_memory", "training_bytes", "prediction_bytes", "STEP_FACTOR"]
+from ..errors import InputError
+
+__all__ = ["available_memory", "check_memory", "training_bytes", "prediction_bytes", "STEP_FACTOR"]
 
 #: Peak bytes of one memory-efficient training step per byte of one network state,
 #: measured by benchmarks/memory_depth.py (RSS above baseline, 1 x 8 x 64^3 float32:
@@ -27,6 +29,27 @@ def available_memory() -> Optional[int]:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_memory(required: int, what: str) -> None:
+    """Refuse work that needs more than 80 % of the memory available, before it starts.
+
+    Parameters
+    ----------
+    required : int
+        Bytes the work needs (:func:`training_bytes`, :func:`prediction_bytes`).
+    what : str
+        The work, in words ("training").
+
+    Raises
+    ------
+    InputError
+        With ``option="block"``: the faces say how to choose smaller blocks.
+    """
+    available = available_memory()
+    if available is not None and required > 0.8 * available:
+        raise InputError(f"{what} needs about {required / 2**30:.1f} GiB but {available / 2**30:.1f} GiB is "
+                         f"available; use smaller blocks", option="block")
 
 
 def training_bytes(trainer) -> int:

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError
+from ..io.atomic import atomic_output
 from ..nn import HyperbolicSegmenter
 from .layout import Layout
 from .presets import Preset
@@ -134,14 +135,8 @@ class Model:
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model to ``path``; never replaces a file unless ``overwrite``."""
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path}: already exists; choose another name or allow overwriting")
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            torch.save(self.to_dict(), tmp)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_output(path, overwrite=overwrite) as temporary:  # never half a file
+            torch.save(self.to_dict(), temporary)
         return path
 
     @classmethod

@@ -16,7 +16,8 @@ from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .ordering import ordered_argmax
-from .trainer import pad_to_multiple, resolve_device
+from .devices import resolve_device
+from .trainer import pad_to_multiple
 
 #: Names readers give the vertical axis of a seismic volume (SEG-Y: "sample").
 VERTICAL_AXES = frozenset({"sample", "time", "depth", "twt"})

@@ -16,12 +16,13 @@ import torch
 from ..errors import GeosegError, InputError
 from ..nn import StepNormBound, partial_cross_entropy
 from .flattening import FlattenedDepth, flattened_depth_of
+from .devices import resolve_device
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
 from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
-__all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "resolve_device", "pad_to_multiple"]
+__all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_multiple"]
 
 
 # The weights are averaged over this last share of the iterations (stochastic weight
@@ -78,26 +79,6 @@ class Progress:
     loss: float
     validation_accuracy: Optional[float]
     elapsed: float
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """A torch device from 'cpu', 'cuda', 'cuda:1' or 'mps', checked to exist."""
-    try:
-        device = torch.device(device or "cpu")
-    except (RuntimeError, TypeError):
-        raise InputError(f"device {device!r}: not a device; choose cpu, cuda (or cuda:N) or mps",
-                         option="device") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"device {str(device)!r}: not supported; choose cpu, cuda (or cuda:N) or mps",
-                         option="device")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device cuda: no CUDA GPU is available here; use the CPU", option="device")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise InputError(f"device {device}: there are {torch.cuda.device_count()} CUDA GPUs here "
-                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})", option="device")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("device mps: Apple's Metal backend is not available here; use the CPU", option="device")
-    return device
 
 
 def prepare_labels(labels: np.ndarray, class_ids: Optional[Sequence[int]] = None) -> tuple[np.ndarray, list[int]]:
