@@ -27,7 +27,7 @@ def main() -> int:
             target = importlib.import_module(module)
             for part in name.split("."):
                 target = getattr(target, part)
-        except Exception as err:  # report every broken target, not just the first
+        except Exception as err:  # noqa: BLE001 - report every broken target, not just the first
             problems.append(f"{command.id}: {command.python_name} does not import ({type(err).__name__}: {err})")
     import napari_geoseg
 

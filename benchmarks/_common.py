@@ -26,10 +26,10 @@ def ensure_package() -> None:
     installed copy, if any, wins).
     """
     try:
-        import napari_geoseg  # noqa: F401
+        import napari_geoseg
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-        import napari_geoseg  # noqa: F401,F811
+        import napari_geoseg  # noqa: F401
 
 
 def sparse_labels(shape: tuple[int, ...], fraction: float, n_classes: int, seed: int = 0):

@@ -32,9 +32,8 @@ from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 import numpy as np
-from scipy import ndimage as ndi
-
 import seismic_generators as gen
+from scipy import ndimage as ndi
 
 #: The shared data folder (read in place; see its README).
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -279,7 +278,8 @@ def case_indian_pines_reflectance(seed: int, args) -> dict[str, Any]:
 
 # == reservoir grids ======================================================================
 def _reek(args) -> dict[str, np.ndarray]:
-    return {name: np.load(data_path(args, f"grids/reek_{name}.npy")) for name in ("porosity", "permeability", "facies", "active")}
+    return {name: np.load(data_path(args, f"grids/reek_{name}.npy"))
+            for name in ("porosity", "permeability", "facies", "active")}
 
 
 def _reek_labels(grid: dict[str, np.ndarray], seed: int) -> dict[str, Any]:

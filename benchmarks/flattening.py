@@ -24,9 +24,8 @@ import time
 import tracemalloc
 from typing import Any
 
-import numpy as np
-
 import _common
+import numpy as np
 
 DEFAULT_SIZES = ("96x96x96", "192x192x192", "256x256x400", "512x512x300")
 

@@ -67,6 +67,7 @@ def training_step(net, x, labels) -> float:
 
 def memory_depth(device, size: int, depths, record) -> None:
     import torch
+
     from napari_geoseg.nn import HyperbolicNet
 
     labels = _common.sparse_labels((size,) * 3, 0.01, N_CLASSES, seed=1).to(device)
@@ -77,7 +78,7 @@ def memory_depth(device, size: int, depths, record) -> None:
                                 memory_efficient=path == "memory_efficient").to(device)
             x = torch.randn(1, CHANNELS, size, size, size, device=device)
             training_step(net, x, labels)  # warm-up: cuDNN plans, allocator pools
-            peak, seconds, _ = cuda_peak_step(device, lambda: training_step(net, x, labels))
+            peak, seconds, _ = cuda_peak_step(device, lambda net=net, x=x: training_step(net, x, labels))
             record("memory_depth", {"depth": depth, "path": path, "size": size, "peak_bytes": peak,
                                     "state_bytes": x.numel() * x.element_size(), "step_s": seconds})
             del net, x
@@ -85,6 +86,7 @@ def memory_depth(device, size: int, depths, record) -> None:
 
 def paper_design(device, blocks, reps: int, record) -> None:
     import torch
+
     from napari_geoseg.nn import HyperbolicNet
     from napari_geoseg.train import get_preset
 
@@ -103,7 +105,8 @@ def paper_design(device, blocks, reps: int, record) -> None:
                 training_step(net, x, labels)
                 times, peaks = [], []
                 for _ in range(reps):
-                    peak, seconds, _ = cuda_peak_step(device, lambda: training_step(net, x, labels))
+                    peak, seconds, _ = cuda_peak_step(
+                        device, lambda net=net, x=x, labels=labels: training_step(net, x, labels))
                     times.append(seconds)
                     peaks.append(peak)
                 row.update(step_s=statistics.median(times), step_times=times, peak_bytes=max(peaks), fits=True)
@@ -118,6 +121,7 @@ def paper_design(device, blocks, reps: int, record) -> None:
 def seismic(device, volumes, presets, size: int, iterations, record) -> None:
     import numpy as np
     import torch
+
     from napari_geoseg.data import synthetic_seismic
     from napari_geoseg.demo import mean_iou
     from napari_geoseg.train import Predictor, Trainer

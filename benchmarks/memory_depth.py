@@ -108,6 +108,7 @@ class SavedTensorCounter:
 def build(depth: int, memory_efficient: bool, size: int, seed: int = 0):
     """The single-resolution net of ``depth`` layers, an input and sparse labels."""
     import torch
+
     from napari_geoseg.nn import HyperbolicNet
 
     torch.manual_seed(seed)

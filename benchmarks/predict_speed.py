@@ -157,7 +157,8 @@ def main(argv=None) -> int:
              "voxels_per_s_if_only_convolutions": voxels / conv_s}
     rows = [[threads, path, f"{r['seconds']:.2f}", f"{r['voxels_per_s'] / 1e6:.2f}"]
             for threads, per_path in results.items() for path, r in per_path.items()]
-    print(f"fast preset, {shape} volume, no flip averaging, best of {args.reps}; labels of the first and last paths agree on "
+    print(f"fast preset, {shape} volume, no flip averaging, best of {args.reps}; labels of the first and last "
+          f"paths agree on "
           f"{agree:.6%} of the voxels")
     print(_common.format_table(["threads", "path", "seconds", "M voxels/s"], rows))
     print("where the time goes (2 threads, the default path, profiled): " + ", ".join(

@@ -64,10 +64,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 import _common
 import cases as suite
+import numpy as np
 
 MIB = 2**20
 CASES = suite.CASES
@@ -383,6 +382,7 @@ def method_ours(data, case, seed, args, times):
 
 def method_unet(data, case, seed, args, times):
     import torch
+
     from napari_geoseg.train import Trainer
 
     start = time.perf_counter()
@@ -535,12 +535,13 @@ def import_method_libraries(method: str) -> None:
     """Import what a method needs before the baseline, so that imports are not its memory."""
     if method in ("ours", "unet"):
         import torch  # noqa: F401
-        import napari_geoseg.train  # noqa: F401
+
+        import napari_geoseg.train
     else:
         import scipy.ndimage  # noqa: F401
-        import sklearn.decomposition  # noqa: F401
-        import sklearn.ensemble  # noqa: F401
-        import sklearn.model_selection  # noqa: F401
+        import sklearn.decomposition
+        import sklearn.ensemble
+        import sklearn.model_selection
         import sklearn.svm  # noqa: F401
         if method == "rf-filters-flat":
             import napari_geoseg.train  # noqa: F401
@@ -587,6 +588,7 @@ def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     measured above the RSS just before the network is built, as in ``memory_depth.py``.
     """
     import torch
+
     from napari_geoseg.train import Model, Trainer
 
     data = load_case(args.data)
@@ -1218,7 +1220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
                      "families": args.family, "iterations": args.iterations or "preset default",
                      "race": args.race if args.race is not None else "preset default",
-                     "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir), "threads": args.threads, "jobs": args.jobs,
+                     "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir),
+                     "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
                      "unet_levels": args.unet_levels, "unet_width": args.unet_width, "unet_lr": args.unet_lr,
                      "samson_clean_abundance": SAMSON_CLEAN, "pixels_per_class": SAMSON_LABELS_PER_CLASS,

@@ -140,9 +140,9 @@ def measure(args) -> dict:
             generation_before = widget.labels_generation
             painted_at = time.perf_counter()
             value = paint_stroke(labels, truth, inline, int(column), range(10, image.data.shape[1] - 10, 4))
-            handed = run_until(lambda: widget.labels_generation > generation_before, 10)
+            handed = run_until(lambda before=generation_before: widget.labels_generation > before, 10)
             generation = widget.labels_generation
-            shown = handed and run_until(lambda: any(g >= generation for g in events["shown"]), 120)
+            shown = handed and run_until(lambda wanted=generation: any(g >= wanted for g in events["shown"]), 120)
             shown_at = min((t for g, t in events["shown"].items() if g >= generation), default=float("nan"))
             strokes.append({"stroke": k + 1, "class": value, "crossline": int(column), "generation": generation,
                             "handed_s": events["handed"].get(generation, float("nan")) - painted_at,
@@ -234,7 +234,8 @@ def plot(result: dict, path: Path) -> None:
     ax.axhline(TARGETS["p99_stall_ms"], color="tab:orange", ls="--", lw=0.8, label="60 ms")
     ax.axvline(0, color="tab:green", lw=1, label="Train")
     for g, t in result["timeline"]["shown_s"].items():
-        ax.axvline(t, color="tab:blue", lw=0.8, alpha=0.6, label="first prediction of a generation" if g == "0" else None)
+        ax.axvline(t, color="tab:blue", lw=0.8, alpha=0.6,
+                   label="first prediction of a generation" if g == "0" else None)
     for stroke in result["strokes"]:
         ax.axvline(stroke["painted_at_s"], color="tab:purple", lw=1, ls=":",
                    label="stroke" if stroke["stroke"] == 1 else None)

@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     _common.ensure_package()
     import napari
     import numpy as np
+
     from napari_geoseg.io import read_volume
 
     volume = read_volume(SEGY)

@@ -114,7 +114,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             run = run_one(args.case, volume_seed, train_seed, args.size)
             runs.append(run)
             print(f"{volume_seed:>6} {train_seed:>10} {run['mean_iou']:>8.3f}  "
-                  f"{' / '.join(f'{v:.3f}' for v in run['per_class_iou'])}  {run['ordered_mean_iou'] or float('nan'):7.3f}  "
+                  f"{' / '.join(f'{v:.3f}' for v in run['per_class_iou'])}  "
+                  f"{run['ordered_mean_iou'] or float('nan'):7.3f}  "
                   f"{run['seconds']:6.1f}", flush=True)
     summary = []
     for volume_seed in args.volumes:

@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import _common
@@ -131,7 +130,8 @@ def main(argv=None) -> int:
     print(f"imports alone: python + numpy + segyio + napari_geoseg.io {baseline:.0f} MiB; the command line "
           f"(with torch) {baseline_cli:.0f} MiB")
     print(_common.format_table(["file MiB", "code", "what", "seconds", "peak MiB"], rows))
-    payload = {"benchmark": "segy_open", "command": " ".join(["python benchmarks/segy_open.py", *(argv or sys.argv[1:])]),
+    command = " ".join(["python benchmarks/segy_open.py", *(argv or sys.argv[1:])])
+    payload = {"benchmark": "segy_open", "command": command,
                "machine": _common.machine_info(), "samples_per_trace": SAMPLES, "results": results}
     _common.write_json("segy_open.json", payload)
     plot(results)

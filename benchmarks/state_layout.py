@@ -30,8 +30,9 @@ LAYOUTS = ("channels_last", "default")
 def designs(size: int) -> dict[str, tuple[Any, Any, Any]]:
     """Name -> (network, input, labels), seeded."""
     import torch
+
     from napari_geoseg.nn import HyperbolicNet
-    from napari_geoseg.train import Model, get_preset
+    from napari_geoseg.train import get_preset
 
     fast = get_preset("fast")
     out = {}

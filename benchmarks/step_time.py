@@ -35,6 +35,7 @@ MAX_RATIO = 1.6
 def designs() -> dict[str, Callable[[], Any]]:
     """Name -> factory of the networks to time (same seed, so repeatable weights)."""
     import torch
+
     from napari_geoseg.nn import HyperbolicNet
 
     def single_resolution():

@@ -253,9 +253,9 @@ def test_engine_errors_get_the_command_line_s_hint(files, tmp_path, capsys):
     assert main(_train_args(files, tmp_path / "m.pt", "--device", "tpu9")) == 2
     line = one_error_line(capsys)
     assert "'tpu9': not a device" in line and line.endswith("(--device)")
-    from napari_geoseg.io import write_volume
-
     import numpy as np
+
+    from napari_geoseg.io import write_volume
 
     write_volume(tmp_path / "cube.sgy", np.load(files / "image.npy"))
     assert main(["info", str(tmp_path / "cube.sgy"), "--segy-inline-byte", "7"]) == 2

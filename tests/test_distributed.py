@@ -1,7 +1,5 @@
 """Training on several processes (torch.distributed, gloo on CPU) equals one process on the same blocks."""
-import os
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist

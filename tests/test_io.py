@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from napari_geoseg.errors import GeosegError, InputError, OutputExistsError
-from napari_geoseg.io import Volume, read_volume, split_spec, write_volume
-from napari_geoseg.io import formats
+from napari_geoseg.io import Volume, formats, read_volume, split_spec, write_volume
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HYPERSPECTRAL = DATA / "hyperspectral"

@@ -116,7 +116,7 @@ def test_cubes_get_the_presets_spectral_members(volume):
 
 def test_stop_leaves_every_member_at_the_same_iteration(volume):
     trainer = Trainer(volume.image, volume.labels, iterations=20, block=16, seed=2, members=2)
-    for event in trainer.run():
+    for _progress in trainer.run():
         trainer.stop()
     reference = Trainer(volume.image, volume.labels, iterations=1, block=16, seed=2, members=2).train()
     for net, ref in zip(trainer.model.nets, reference.nets):

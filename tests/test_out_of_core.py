@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from napari_geoseg.data import synthetic_seismic
-from napari_geoseg.train import Trainer, get_preset
-from napari_geoseg.train import reading
+from napari_geoseg.train import Trainer, get_preset, reading
 from napari_geoseg.train.memory import training_bytes
 
 zarr = pytest.importorskip("zarr")

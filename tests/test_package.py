@@ -49,3 +49,11 @@ def test_nothing_below_the_faces_imports_napari_or_qt():
             text = path.read_text()
             for banned in ("import napari", "from napari ", "qtpy", "PyQt", "magicgui"):
                 assert banned not in text, f"{path} mentions {banned}"
+
+
+def test_ruff_is_clean():
+    pytest.importorskip("ruff")
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "benchmarks", ".ci"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+

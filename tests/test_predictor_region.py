@@ -5,7 +5,8 @@ import pytest
 
 from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.errors import InputError
-from napari_geoseg.train import Predictor, Trainer, predictor as predictor_module
+from napari_geoseg.train import Predictor, Trainer
+from napari_geoseg.train import predictor as predictor_module
 
 
 @pytest.fixture(scope="module")

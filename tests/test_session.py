@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 import napari_geoseg.train as train
-from napari_geoseg._session import (Finished, LiveSession, Message, PredictionJob, PredictionSchedule,
-                                    PredictionUpdate, TrainingUpdate, focus_box)
+from napari_geoseg._session import (
+    Finished,
+    LiveSession,
+    Message,
+    PredictionJob,
+    PredictionSchedule,
+    PredictionUpdate,
+    TrainingUpdate,
+    focus_box,
+)
 from napari_geoseg.data import synthetic_seismic
 
 SHAPE = (24, 24, 32)

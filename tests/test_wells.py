@@ -123,7 +123,8 @@ def test_a_las_log_labels_its_runs_of_codes(tmp_path):
      r"row 3 \(well A\): top of sand at 100 is not below the top of shale at 300"),
     ("well,inline,crossline,depth,unit\nA,110,105,abc,shale\n", r"row 2 \(well A\): depth 'abc' is not a number"),
     ("well,inline,crossline,depth,unit\nA,170,105,100,shale\n", r"row 2 \(well A\): the well is outside the survey"),
-    ("well,inline,crossline,depth,unit\nA,110,105,100,shale\nA,111,105,200,sand\n", r"row 3 \(well A\): the well moves"),
+    ("well,inline,crossline,depth,unit\nA,110,105,100,shale\nA,111,105,200,sand\n",
+     r"row 3 \(well A\): the well moves"),
     ("well,inline,crossline,depth,unit\nA,110,105,100,coal\n", r"row 2 \(well A\): unit 'coal' is not among"),
     ("well,inline,crossline,depth,unit\nA,110,105,5000,shale\n", "none of its tops lies within"),
 ])

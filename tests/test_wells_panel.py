@@ -7,11 +7,11 @@ import pytest
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari_geoseg._axes import to_engine  # noqa: E402
-from napari_geoseg._widget import SegmentationWidget  # noqa: E402
+from napari.utils.notifications import notification_manager
+from test_widget import add_seismic
 
-from napari.utils.notifications import notification_manager  # noqa: E402
-from test_widget import add_seismic  # noqa: E402
+from napari_geoseg._axes import to_engine
+from napari_geoseg._widget import SegmentationWidget
 
 TOPS = "well,inline,crossline,depth,unit\nA,5,6,8,shale\nA,5,6,20,sand\nB,15,12,10,shale\nB,15,12,24,sand\n"
 

@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari.utils.notifications import notification_manager  # noqa: E402
+from napari.utils.notifications import notification_manager
 
-from napari_geoseg._axes import to_engine, to_layer  # noqa: E402
-from napari_geoseg._reader import image_layer_data, labels_layer_data  # noqa: E402
-from napari_geoseg.data import synthetic_seismic  # noqa: E402
-from napari_geoseg.io import Volume  # noqa: E402
+from napari_geoseg._axes import to_engine, to_layer
+from napari_geoseg._reader import image_layer_data, labels_layer_data
+from napari_geoseg.data import synthetic_seismic
+from napari_geoseg.io import Volume
 
 ENGINE_SHAPE = (24, 20, 32)  # (inline, crossline, sample): not a cube, so a wrong permutation shows
 TIMEOUT = 120_000  # ms; a shared 2-core machine can be slow
@@ -321,8 +321,8 @@ def test_hyperspectral_cube_gives_a_map(widget_on, qtbot, notifications):
 
 
 def test_live_defaults_halve_the_block_and_keep_the_work():
-    from napari_geoseg.train.presets import live_defaults
     from napari_geoseg.train import PRESETS
+    from napari_geoseg.train.presets import live_defaults
 
     for preset in PRESETS.values():
         block, iterations = live_defaults(preset)
@@ -335,8 +335,8 @@ def test_live_defaults_halve_the_block_and_keep_the_work():
 
 
 def test_choosing_a_cube_proposes_the_cube_settings_unless_the_user_changed_them(make_napari_viewer):
-    from napari_geoseg.train.presets import live_defaults
     from napari_geoseg.train import PRESETS
+    from napari_geoseg.train.presets import live_defaults
 
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-geoseg", "Interactive segmentation")

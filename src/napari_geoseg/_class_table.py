@@ -12,8 +12,7 @@ from typing import Any, Optional
 import numpy as np
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QColor
-from qtpy.QtWidgets import (QColorDialog, QHeaderView, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                            QWidget)
+from qtpy.QtWidgets import QColorDialog, QHeaderView, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 __all__ = ["ClassTable"]
 

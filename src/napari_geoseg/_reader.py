@@ -25,9 +25,9 @@ import numpy as np
 from ._axes import layer_metadata
 from .errors import InputError
 from .io import Volume, default_axes, read_volume
-from .train.layout import MODES
-from .io.zarr_store import CheckedZarrArray
 from .io.segy import SegyArray
+from .io.zarr_store import CheckedZarrArray
+from .train.layout import MODES
 
 __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data", "volume_mode",
            "contrast_limits", "READER_SUFFIXES", "MODES"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GeosegError, InputError
+from .io import read_volume
 
 __all__ = ["launch", "populate_viewer", "check_inputs", "WIDGET_NAME", "PLUGIN_NAME"]
 
@@ -92,7 +93,7 @@ def populate_viewer(viewer: Any, image: Optional[str] = None, labels: Optional[s
         viewer.open_sample(PLUGIN_NAME, SAMPLE_KEY)
         image_layer, labels_layer = viewer.layers[SAMPLE_IMAGE], viewer.layers[SAMPLE_LABELS]
     else:
-        labels_volume = _read(labels) if labels is not None else None
+        labels_volume = read_volume(labels) if labels is not None else None
         image_layer = _add_image(viewer, image, labels_volume.ndim if labels_volume is not None else None)
         labels_layer = (_add_labels(viewer, labels_volume, image_layer, Path(labels).stem)
                         if labels_volume is not None else None)
@@ -118,12 +119,6 @@ def _import_napari():
     return napari
 
 
-def _read(spec: str):
-    from .io import read_volume
-
-    return read_volume(spec)
-
-
 def _add_image(viewer: Any, spec: str, labels_ndim: Optional[int]) -> Any:
     """Add the image layer; through the plugin's reader when napari could open the file itself."""
     from ._reader import READER_SUFFIXES, image_layer_data, volume_mode
@@ -140,7 +135,7 @@ def _add_image(viewer: Any, spec: str, labels_ndim: Optional[int]) -> Any:
             if isinstance(err.__cause__, GeosegError):
                 raise err.__cause__ from None
             raise
-    volume = _read(spec)
+    volume = read_volume(spec)
     data, kwargs, layer_type = image_layer_data(volume, mode=volume_mode(volume, labels_ndim),
                                                 name=path.name if name is None else f"{path.name}:{name}")
     return viewer.add_image(data, **kwargs)

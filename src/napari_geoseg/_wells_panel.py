@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QTableWidget,
-                            QTableWidgetItem, QVBoxLayout)
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from . import _layers
 from ._axes import engine_order

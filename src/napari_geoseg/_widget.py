@@ -30,16 +30,35 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from qtpy.QtCore import QEvent, QTimer, Signal
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                            QPushButton, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from . import _layers
 from ._class_table import ClassTable
 from ._design_panel import DesignPanel
 from ._notify import hinted, notify, user_errors
 from ._plot import TrainingPlot
-from ._session import (Finished, LiveSession, Message, PredictionJob, PredictionUpdate, TrainingUpdate,
-                       default_threads, rename_classes, warm_up)
+from ._session import (
+    Finished,
+    LiveSession,
+    Message,
+    PredictionJob,
+    PredictionUpdate,
+    TrainingUpdate,
+    default_threads,
+    rename_classes,
+    warm_up,
+)
 from ._wells_panel import WellsPanel
 from .errors import GeosegError
 
@@ -705,7 +724,8 @@ class SegmentationWidget(QWidget):
             return
         names = ", ".join(rename_classes(model, self.class_names()).class_names)
         source = f" ({self._model_source})" if self._model_source else ""
-        self.model_label.setText(f"{model.preset.name}, {model.layout.mode}, {model.n_classes} classes: {names}{source}")
+        self.model_label.setText(f"{model.preset.name}, {model.layout.mode}, {model.n_classes} classes: "
+                                 f"{names}{source}")
 
     @user_errors("saving the model")
     def save_model(self, path, overwrite: bool = False) -> Optional[Path]:
@@ -805,7 +825,7 @@ class SegmentationWidget(QWidget):
             self._close_progress(thread)
         self._disconnect_viewer()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event) -> None:
         self.close_session()
         super().closeEvent(event)
 

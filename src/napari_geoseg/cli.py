@@ -535,7 +535,8 @@ def _info(args) -> int:
           f"{geometry.crosslines[0]} (bytes {geometry.coordinate_bytes[0]}/{geometry.coordinate_bytes[1]})")
     print(f"  inline numbers grow toward azimuth {inline_azimuth:.2f} deg, {inline_spacing:.2f} {unit} per step of "
           f"{geometry.inline_step}; crossline numbers toward {crossline_azimuth:.2f} deg, {crossline_spacing:.2f} "
-          f"{unit} per step of {geometry.crossline_step}; largest fit residual {geometry.transform_residual:.3g} {unit}")
+          f"{unit} per step of {geometry.crossline_step}; "
+          f"largest fit residual {geometry.transform_residual:.3g} {unit}")
     return 0
 
 

@@ -7,7 +7,6 @@ where a label exists, optionally on a single slice of the output (3D data -> 2D 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Optional
 
 import torch

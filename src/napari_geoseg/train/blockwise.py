@@ -92,7 +92,7 @@ def _create_or_check(path: str, shape, chunks, dtype, attributes: dict, resume: 
     if resume and Path(path).exists():
         try:
             array = zarr.open_array(store=path, mode="r+")
-        except Exception:  # not an array store: say so below
+        except Exception:  # noqa: BLE001 - not an array store: said below
             array = None
         if (array is None or tuple(array.shape) != tuple(shape) or tuple(array.chunks) != tuple(chunks)
                 or np.dtype(array.dtype) != np.dtype(dtype)

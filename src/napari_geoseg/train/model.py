@@ -147,7 +147,7 @@ class Model:
             raise InputError(f"{path}: no such model file")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # torch raises many kinds for a damaged or foreign file
+        except Exception:  # noqa: BLE001 - torch raises many kinds for a damaged or foreign file
             raise InputError(f"{path}: not a napari-geoseg model file, or a damaged one; "
                              f"give a file written by 'geoseg train' or the widget's Save model") from None
         if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 
 from ..errors import GeosegError, InputError
+from .devices import resolve_device
 from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import BinnedBands, Layout, build_features
 from .model import Model
 from .ordering import ordered_argmax
-from .devices import resolve_device
 from .trainer import pad_to_multiple
 
 #: Names readers give the vertical axis of a seismic volume (SEG-Y: "sample").
@@ -257,7 +257,6 @@ class Predictor:
         for done, corner in enumerate(corners, start=1):
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")
-            crop = tuple(slice(c, c + b) for c, b in zip(corner, block))
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
             source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
             raw = pad_to_multiple(np.asarray(image[source]), multiple, range(net_ndim), "reflect")

@@ -15,8 +15,8 @@ import torch
 
 from ..errors import GeosegError, InputError
 from ..nn import StepNormBound, partial_cross_entropy
-from .flattening import FlattenedDepth, flattened_depth_of
 from .devices import resolve_device
+from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
@@ -89,7 +89,8 @@ def prepare_labels(labels: np.ndarray, class_ids: Optional[Sequence[int]] = None
     class and new values are appended.
     """
     labels = np.asarray(labels)
-    if labels.dtype == bool or not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+    if labels.dtype == bool or not (np.issubdtype(labels.dtype, np.integer)
+                                    or np.issubdtype(labels.dtype, np.floating)):
         raise InputError(f"labels must hold integers (0 = unlabelled, 1..K), got dtype {labels.dtype}")
     if np.issubdtype(labels.dtype, np.floating):
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
