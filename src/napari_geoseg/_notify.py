@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, Optional
+from typing import Callable
 
-from .errors import GeosegError, add_hint, with_hint
+from .errors import GeosegError, with_hint
 
-__all__ = ["notify", "user_errors", "HINTS", "hinted"]
+__all__ = ["notify", "user_errors", "HINTS"]
 
 #: Where, in the widget, the user changes the engine setting an error is about
 #: (``GeosegError.option``); the command line has its own (``cli.HINTS``).
@@ -23,11 +23,6 @@ HINTS = {
     "segy_bytes": "convert the file with 'geoseg convert', giving the header bytes",
     "mode": "choose another image or model",
 }
-
-
-def hinted(text: str, option: Optional[str]) -> str:
-    """``text`` with the widget's hint for ``option`` (see :data:`HINTS`), if any."""
-    return add_hint(text, option, HINTS)
 
 logger = logging.getLogger(__name__)
 

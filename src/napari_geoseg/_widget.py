@@ -46,7 +46,7 @@ from qtpy.QtWidgets import (
 from . import _layers
 from ._class_table import ClassTable
 from ._design_panel import DesignPanel
-from ._notify import hinted, notify, user_errors
+from ._notify import HINTS, notify, user_errors
 from ._plot import TrainingPlot
 from ._session import (
     Finished,
@@ -60,7 +60,7 @@ from ._session import (
     warm_up,
 )
 from ._wells_panel import WellsPanel
-from .errors import GeosegError
+from .errors import GeosegError, add_hint
 
 if TYPE_CHECKING:  # the engine imports torch: only for type checkers
     from .train import Preset
@@ -601,7 +601,7 @@ class SegmentationWidget(QWidget):
         current = thread is self._session
         if isinstance(item, Message):
             if current or isinstance(thread, PredictionJob) or item.level == "error":
-                notify(item.level, hinted(item.text, item.option))
+                notify(item.level, add_hint(item.text, item.option, HINTS))
         elif isinstance(item, Finished):
             self._finished(thread, item)
         elif isinstance(item, TrainingUpdate) and current:

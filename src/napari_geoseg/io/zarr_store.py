@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,6 @@ class CheckedZarrArray:
 
     def _damaged_chunk(self, key) -> str:
         """The grid index of the first chunk of ``key`` that fails to read (or of them all)."""
-        import itertools
-
         key = key if isinstance(key, tuple) else (key,)
         key = tuple(k for k in key if k is not Ellipsis)
         key += (slice(None),) * (self.array.ndim - len(key))

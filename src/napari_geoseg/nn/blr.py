@@ -17,19 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .haar import is_channels_last_3d
+from .haar import is_channels_last_3d, uses_onednn
 
 __all__ = ["SymmetricBLRLayer", "symmetric_blr", "symmetric_blr_parts", "symmetric_blr_vjp", "conv_k", "conv_kt"]
 
 _CONV = {2: F.conv2d, 3: F.conv3d}
-
-
-def _use_onednn(x: torch.Tensor) -> bool:
-    # PyTorch sends a batch-1 convolution with few channels to its slow im2col kernel
-    # (its heuristic wants N * C * D * H > 20480); oneDNN is 10-15x faster on exactly the
-    # few-channel, large-volume convolutions of the network's fine levels.
-    return (x.device.type == "cpu" and x.dtype == torch.float32
-            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
 def state_layout(x: torch.Tensor) -> torch.memory_format:
@@ -39,7 +31,7 @@ def state_layout(x: torch.Tensor) -> torch.memory_format:
     write that layout, and the Haar transforms are cheapest in it, so no layer has to
     reorder a state. Everything else stays in PyTorch's default layout.
     """
-    return torch.channels_last_3d if x.ndim == 5 and _use_onednn(x) else torch.contiguous_format
+    return torch.channels_last_3d if x.ndim == 5 and uses_onednn(x) else torch.contiguous_format
 
 
 def _layout_of(x: torch.Tensor) -> torch.memory_format:
@@ -50,7 +42,7 @@ def _convolve(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor
     """Stride-1 convolution with zero padding ``k // 2`` (the size is kept)."""
     dim = weight.ndim - 2
     padding = weight.shape[-1] // 2
-    if _use_onednn(x) and not torch.is_grad_enabled():
+    if uses_onednn(x) and not torch.is_grad_enabled():
         # Channels-last spares oneDNN a reorder of every 3D input and output (2x at 8 channels).
         layout = torch.channels_last_3d if dim == 3 else torch.contiguous_format
         return torch.ops.aten.mkldnn_convolution(x.contiguous(memory_format=layout),
