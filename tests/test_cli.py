@@ -325,3 +325,8 @@ def test_a_model_is_checked_against_the_image_it_is_applied_to(files, tmp_path, 
                  "--out", str(tmp_path / "p.npy")]) == 2
     assert "cubes of 20 bands, and the image has 32" in one_error_line(capsys)
     assert not (tmp_path / "p.npy").exists()
+    # Chunked into zarr with --overwrite: a refused run keeps the store it would replace.
+    write_volume(tmp_path / "old.zarr", np.ones((4, 4, 4), np.uint8))
+    assert main(["predict", "--model", str(model), "--image", str(files / "image.npy"),
+                 "--out", str(tmp_path / "old.zarr"), "--overwrite"]) == 2
+    assert "cubes of 20 bands" in one_error_line(capsys) and (tmp_path / "old.zarr").is_dir()

@@ -433,13 +433,13 @@ def _predict_chunked(args) -> int:
             raise InputError(f"{extra}: with a .zarr prediction, write the probabilities and uncertainty as "
                              f".zarr stores too")
     _check_outputs(outputs, args.overwrite or args.resume)  # a resumed run continues its stores
-    if not args.resume:
-        for path in outputs:
-            if path and Path(path).exists():
-                shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
     model = Model.load(args.model)
     image = _read(args.image, args)
     Predictor(model, device=args.device, block=args.block).check_image(tuple(image.shape), image.axes)
+    if not args.resume:  # only now that the model fits the image: a refused run keeps the old stores
+        for path in outputs:
+            if path and Path(path).exists():
+                shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
     options = {k: getattr(args, f"segy_{k}") for k in ("inline_byte", "crossline_byte", "domain")
                if getattr(args, f"segy_{k}", None) is not None}
     source = ImageSource(str(args.image), {f"segy_{k}": v for k, v in options.items()})
