@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import napari_geoseg.train as train
-from napari_geoseg._session import (
+from napari_geoseg.data import synthetic_seismic
+from napari_geoseg.train.session import (
     Finished,
     LiveSession,
     Message,
@@ -16,7 +17,6 @@ from napari_geoseg._session import (
     TrainingUpdate,
     focus_box,
 )
-from napari_geoseg.data import synthetic_seismic
 
 SHAPE = (24, 24, 32)
 

@@ -215,7 +215,7 @@ def test_errors_reach_the_user_as_notifications(widget_on, qtbot, tmp_path, noti
     assert widget.start_training() is None
     assert any("3 depths but 2 ranks" in t for t in texts(notifications, "error"))
     # An engine error about a setting gets the widget's hint, never a command-line flag.
-    from napari_geoseg._session import Message
+    from napari_geoseg.train.session import Message
 
     widget._handle(widget._last_session, Message("error", "block must be positive, got -4", "block"))
     assert "block must be positive, got -4 (lower Block under Network and training)" in texts(notifications)
@@ -274,7 +274,7 @@ def test_new_labels_layer_fits_the_image(widget_on):
 
 def test_large_images_get_outputs_on_disk_predicted_in_chunks(widget_on, qtbot, notifications, monkeypatch):
     zarr = pytest.importorskip("zarr")
-    from napari_geoseg import _layers
+    from napari_geoseg._widget import layers as _layers
     from napari_geoseg.train import Predictor
 
     # "Large" made small: above 4096 label voxels, chunks of 16.

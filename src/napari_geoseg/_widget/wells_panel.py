@@ -31,10 +31,10 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
 )
 
-from . import _layers
-from ._axes import engine_order
-from ._notify import notify, user_errors
-from .errors import InputError
+from .._axes import engine_order
+from ..errors import InputError
+from . import layers as _layers
+from .notify import notify, user_errors
 
 __all__ = ["WellsPanel", "TOPS_COLUMNS"]
 
@@ -133,7 +133,7 @@ class WellsPanel(QGroupBox):
     # -- the survey ------------------------------------------------------------------------
     def survey(self):
         """The image layer as a Volume description (geometry, scale, translate), without data."""
-        from ._writer import _like_volume
+        from .._writer import _like_volume
 
         image = self.widget.image_layer
         if image is None:
@@ -153,7 +153,7 @@ class WellsPanel(QGroupBox):
     @user_errors("reading the tops")
     def load_tops(self, path) -> None:
         """Put the tops of a CSV file into the table (map coordinates become line numbers)."""
-        from .io.wells import read_tops
+        from ..io.wells import read_tops
 
         wells = read_tops(path)
         survey = self.survey()
@@ -175,22 +175,22 @@ class WellsPanel(QGroupBox):
 
     @user_errors("reading the deviation surveys")
     def load_deviation(self, path) -> None:
-        from .io.wells import read_deviation
+        from ..io.wells import read_deviation
 
         self.deviation.update(read_deviation(path))
         self.place()
 
     @user_errors("reading the time-depth tables")
     def load_time_depth(self, path) -> None:
-        from .io.wells import read_time_depth
+        from ..io.wells import read_time_depth
 
         self.time_depth.update(read_time_depth(path))
         self.place()
 
     @user_errors("reading the LAS files")
     def load_las(self, paths) -> None:
-        from .data.wells import LogWell
-        from .io.wells import read_las_log
+        from ..data.wells import LogWell
+        from ..io.wells import read_las_log
 
         self.logs += [LogWell(*read_las_log(path), source=str(path)) for path in paths]
         self.place()
@@ -412,7 +412,7 @@ class WellsPanel(QGroupBox):
 
     def write_horizons(self, path, overwrite: bool = False) -> int:
         """Write the predicted unit tops of the image as CSV; returns the rows written."""
-        from .data.horizons import write_horizons
+        from ..data.horizons import write_horizons
 
         prediction = self.widget.prediction_layer
         if prediction is None:
@@ -432,8 +432,8 @@ def _place(survey, rows, radius, deviation, time_depth, logs, names: dict[int, s
     Units take the classes named after them; a class that is painted keeps its number
     even when it still has its default name, and units take the free numbers after.
     """
-    from .data.wells import wells_to_labels
-    from .io.wells import tops_from_rows
+    from ..data.wells import wells_to_labels
+    from ..io.wells import tops_from_rows
 
     named = {v for v, n in names.items() if n != f"class {v}"}
     used = set(np.flatnonzero(np.bincount(np.asarray(painted).ravel().astype(np.int64)))) if painted is not None \

@@ -1,6 +1,6 @@
 """The "Interactive segmentation" dock widget: paint, train live, see the prediction.
 
-Threads: training and prediction run in :mod:`napari_geoseg._session` threads; this
+Threads: training and prediction run in :mod:`napari_geoseg.train.session` threads; this
 widget polls their queues with a 50 ms timer on the GUI thread and is the only code that
 touches layers. Labels are copied (engine order) on the GUI thread before they are
 handed over, after strokes have been quiet for :data:`DEBOUNCE_MS`.
@@ -10,9 +10,9 @@ The driving API (used by scripts and tests): ``image_layer`` and ``labels_layer`
 ``is_training``, ``prediction_layer``, :meth:`~SegmentationWidget.save_model`,
 :meth:`~SegmentationWidget.load_model` and :meth:`~SegmentationWidget.apply_model`.
 
-The parts: :class:`~napari_geoseg._class_table.ClassTable` (class names and colours),
-:class:`~napari_geoseg._design_panel.DesignPanel` (preset, design, block, iterations,
-device) and :mod:`napari_geoseg._notify` (errors as notifications); this module wires
+The parts: :class:`~.class_table.ClassTable` (class names and colours),
+:class:`~.design_panel.DesignPanel` (preset, design, block, iterations,
+device) and :mod:`.notify` (errors as notifications); this module wires
 them to the viewer's layers, the training session, the output layers and model files.
 
 torch is imported when the widget is built, not when this module is imported.
@@ -43,12 +43,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from . import _layers
-from ._class_table import ClassTable
-from ._design_panel import DesignPanel
-from ._notify import HINTS, notify, user_errors
-from ._plot import TrainingPlot
-from ._session import (
+from ..errors import GeosegError, add_hint
+from ..train.session import (
     Finished,
     LiveSession,
     Message,
@@ -59,11 +55,15 @@ from ._session import (
     rename_classes,
     warm_up,
 )
-from ._wells_panel import WellsPanel
-from .errors import GeosegError, add_hint
+from . import layers as _layers
+from .class_table import ClassTable
+from .design_panel import DesignPanel
+from .notify import HINTS, notify, user_errors
+from .plot import TrainingPlot
+from .wells_panel import WellsPanel
 
 if TYPE_CHECKING:  # the engine imports torch: only for type checkers
-    from .train import Preset
+    from ..train import Preset
 
 __all__ = ["SegmentationWidget", "DEBOUNCE_MS"]
 
@@ -124,7 +124,7 @@ class SegmentationWidget(QWidget):
 
     def __init__(self, napari_viewer, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        from .train import PRESETS  # imports torch: when the widget opens, not when napari starts
+        from ..train import PRESETS  # imports torch: when the widget opens, not when napari starts
 
         self.viewer = _unwrap(napari_viewer)
         self._image_choices: list = []
@@ -518,7 +518,7 @@ class SegmentationWidget(QWidget):
         if not same:
             return None
         try:
-            from .train import Predictor
+            from ..train import Predictor
 
             Predictor(model).check_image(tuple(engine_image.shape))
         except GeosegError:
@@ -744,7 +744,7 @@ class SegmentationWidget(QWidget):
     @user_errors("loading the model")
     def load_model(self, path):
         """Read a model file; the next Train continues it, and Apply uses it."""
-        from .train import Model
+        from ..train import Model
 
         if self.is_training:
             raise GeosegError("stop training before loading a model")

@@ -9,7 +9,7 @@ import functools
 import logging
 from typing import Callable
 
-from .errors import GeosegError, with_hint
+from ..errors import GeosegError, with_hint
 
 __all__ = ["notify", "user_errors", "HINTS"]
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Optional
 
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
-from .errors import GeosegError
-from .train.devices import available_devices
-from .train.presets import live_defaults
+from ..errors import GeosegError
+from ..train.devices import available_devices
+from ..train.presets import live_defaults
 
 if TYPE_CHECKING:
-    from .train.presets import Preset
+    from ..train.presets import Preset
 
 __all__ = ["DesignPanel", "CUSTOM"]
 

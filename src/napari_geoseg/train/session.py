@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import GeosegError
+from ..errors import GeosegError
 
 __all__ = ["LiveSession", "PredictionJob", "PredictionSchedule", "TrainingUpdate", "PredictionUpdate",
            "Message", "Finished", "default_threads", "focus_box", "rename_classes", "warm_up"]
@@ -265,8 +265,8 @@ class _Background:
         chunk by chunk (``Predictor.predict(output=...)``, equal to the whole at once), so
         that memory holds one chunk's probabilities, not the whole image's.
         """
-        from .train import PredictionCancelled
-        from .train.blockwise import chunk_boxes
+        from . import PredictionCancelled
+        from .blockwise import chunk_boxes
 
         shape = predictor.output_shape(tuple(self.image.shape))
         side = self.chunk
@@ -404,8 +404,8 @@ class LiveSession(_Background):
         return self._generation != self._taken
 
     def _make_trainer(self, labels: np.ndarray, model):
-        from .train import Trainer
-        from .train.memory import check_memory, training_bytes
+        from . import Trainer
+        from .memory import check_memory, training_bytes
 
         # Only NaN/Inf masking warns here; it is reported as a message below. (The
         # warnings filters are process-wide; this is brief and the GUI does not use them.)
@@ -464,7 +464,7 @@ class LiveSession(_Background):
 
     def _train(self, trainer, generation: int) -> bool:
         """One training run; True if the last thing done was a prediction of the whole image."""
-        from .train import TrainingDiverged
+        from . import TrainingDiverged
 
         predicted_whole = False
         try:
@@ -492,7 +492,7 @@ class LiveSession(_Background):
         return predicted_whole
 
     def _predict(self, model, region: Region, generation: int, final: bool = False) -> None:
-        from .train import PredictionCancelled, Predictor
+        from . import PredictionCancelled, Predictor
 
         snapshot = copy.deepcopy(model)
         self._model = snapshot
@@ -533,9 +533,9 @@ class PredictionJob(_Background):
         self.ordered_units = ordered_units
 
     def _work(self) -> None:
-        from .train import Predictor
-        from .train.flattening import flattened_depth_of
-        from .train.memory import check_memory, prediction_bytes
+        from . import Predictor
+        from .flattening import flattened_depth_of
+        from .memory import check_memory, prediction_bytes
 
         predictor = Predictor(self.model, device=self.device, ordered_units=self.ordered_units)
         layout = predictor.check_image(tuple(self.image.shape))
@@ -561,8 +561,8 @@ def warm_up() -> threading.Thread:
 
     def run() -> None:
         try:
+            from . import Predictor, Trainer
             from .data import synthetic_seismic
-            from .train import Predictor, Trainer
 
             volume = synthetic_seismic((16, 16, 16), n_boreholes=2, seed=0)
             trainer = Trainer(volume.image, volume.labels, iterations=2, block=16, validate_every=1)

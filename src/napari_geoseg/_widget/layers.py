@@ -17,8 +17,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._axes import GEOSEG_KEY, engine_order, to_engine, to_layer
-from .errors import InputError
+from .._axes import GEOSEG_KEY, engine_order, to_engine, to_layer
+from ..errors import InputError
 
 __all__ = ["layer_mode", "engine_image", "engine_labels", "labels_shape", "focus_point", "OutputLayers",
            "new_labels_layer_kwargs", "disk_backed", "DISK_BACKED_VOXELS", "PREDICTION_CHUNK"]
