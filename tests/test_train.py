@@ -285,10 +285,12 @@ def test_cube_blocks_are_lit_differently_in_training_only(volume):
     from napari_geoseg.train.layout import build_features
 
     rng = np.random.default_rng(0)
-    cube = (rng.random((32, 32, 12)) * 5 + 3).astype(np.float32)
+    # Bands of different levels and ranges, normalised each by its own statistics.
+    cube = (rng.random((32, 32, 12)) * np.linspace(1, 5, 12) + np.linspace(3, 30, 12)).astype(np.float32)
     labels = np.zeros((32, 32), np.uint8)
     labels[3, 3], labels[20, 20] = 1, 2
     trainer = Trainer(cube, labels, iterations=1, members=1)
+    assert trainer.layout.band_statistics
     assert trainer.preset.illumination_jitter == get_preset("fast").illumination_jitter > 0
     x = torch.from_numpy(trainer.features.copy())
     expected, _ = build_features(cube * 1.25, trainer.layout, trainer.model.center, trainer.model.scale,
@@ -303,3 +305,40 @@ def test_cube_blocks_are_lit_differently_in_training_only(volume):
     block = (slice(0, 16),) * 3
     a, _ = on_volume._batch(block, "train", np.random.default_rng(1))
     assert np.allclose(np.sort(a.numpy().ravel()), np.sort(on_volume.features[(slice(None), *block)].ravel()))
+
+
+def test_cube_bands_are_normalised_each_by_its_own_statistics(tmp_path):
+    # A cube whose bands differ in level and range by far more than its classes do:
+    # every band comes out centred on its median with a unit robust spread, and the
+    # model file keeps the per-band statistics.
+    from napari_geoseg.train import Model, Predictor
+
+    rng = np.random.default_rng(0)
+    level, spread = np.linspace(1000, 9000, 10), np.linspace(10, 400, 10)
+    cube = (level + spread * rng.standard_normal((24, 24, 10))).astype(np.float32)
+    labels = np.zeros((24, 24), np.uint8)
+    labels[2, 2], labels[12, 12] = 1, 2
+    trainer = Trainer(cube, labels, iterations=2, members=1)
+    model = trainer.model
+    assert model.layout.band_statistics and model.center.shape == (10,)
+    np.testing.assert_allclose(model.center, np.median(cube.reshape(-1, 10), 0), rtol=1e-4)
+    bands = trainer.features[:10]
+    np.testing.assert_allclose(np.median(bands.reshape(10, -1), 1), 0, atol=1e-3)
+    q1, q3 = np.percentile(bands.reshape(10, -1), [25, 75], axis=1)
+    np.testing.assert_allclose((q3 - q1) / 1.349, 1, rtol=1e-3)
+    model.save(tmp_path / "m.pt")
+    loaded = Model.load(tmp_path / "m.pt")
+    assert loaded.layout.band_statistics
+    np.testing.assert_array_equal(Predictor(loaded).predict(cube).labels, Predictor(model).predict(cube).labels)
+
+
+def test_statistics_sampled_from_blocks_are_per_band_too():
+    from napari_geoseg.train.layout import Layout
+    from napari_geoseg.train.reading import sampled_statistics
+
+    rng = np.random.default_rng(1)
+    cube = (np.arange(6) * 100 + rng.standard_normal((64, 64, 6))).astype(np.float32)
+    layout = Layout("spectral", 3, 1, bands_as_channels=True, band_statistics=True)
+    center, scale = sampled_statistics(cube, layout, blocks=8, side=16)
+    np.testing.assert_allclose(center, np.arange(6) * 100, atol=0.2)
+    np.testing.assert_allclose(scale, 1, atol=0.2)

@@ -122,6 +122,7 @@ class Model:
             "bands_as_channels": self.layout.bands_as_channels,
             "mask_channel": self.layout.mask_channel,
             "bands": self.layout.bands,
+            "band_statistics": self.layout.band_statistics,
             "channels": self.channels,
             "in_channels": self.in_channels,
             "class_ids": [int(v) for v in self.class_ids],
@@ -168,7 +169,7 @@ class Model:
             layout = Layout(blob["mode"], 2 if blob["mode"] == "image" else 3, int(blob["image_channels"]),
                             int(blob.get("band_bin", 1)), bool(blob.get("flattened", False)),
                             bool(blob.get("bands_as_channels", False)), bool(blob.get("mask_channel", False)),
-                            int(blob.get("bands", 0)))
+                            int(blob.get("bands", 0)), bool(blob.get("band_statistics", False)))
             state_dicts = blob["state_dicts"] if "state_dicts" in blob else [blob["state_dict"]]
             if not state_dicts:
                 raise ValueError("no networks")

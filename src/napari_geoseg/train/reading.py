@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import Layout, robust_statistics
+from .layout import Layout, column_statistics
 
 __all__ = ["array_like", "labelled_voxels", "count_nonfinite", "finite_at", "is_small", "sampled_statistics",
            "SLAB_BYTES", "SMALL_BYTES"]
@@ -99,5 +99,5 @@ def sampled_statistics(image, layout: Layout, seed: int = 0, blocks: int = 64,
             else:
                 box.append(slice(None))
         values = np.asarray(image[tuple(box)], np.float32)
-        samples.append(values.reshape(-1, layout.image_channels))
-    return robust_statistics(np.concatenate(samples), layout, seed=seed)
+        samples.append(values.reshape(-1, layout.statistic_columns(values.shape)))
+    return column_statistics(np.concatenate(samples))

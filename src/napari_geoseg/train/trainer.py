@@ -250,7 +250,9 @@ class Trainer:
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
             as_channels = (model.layout.bands_as_channels if model is not None
                            else preset.head_for(mode) and preset.bands_as_channels)
-            layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels), bands=int(image.shape[2]))
+            band_statistics = model.layout.band_statistics if model is not None else bool(as_channels)
+            layout = replace(layout, band_bin=band_bin, bands_as_channels=bool(as_channels), bands=int(image.shape[2]),
+                             band_statistics=bool(band_statistics))
             image = bin_bands(image, band_bin)
         layout = replace(layout, mask_channel=bool(model.layout.mask_channel if model is not None
                                                    else preset.head_for(mode) and preset.mask_channel))
@@ -415,7 +417,7 @@ class Trainer:
     def _illuminate(self, x: torch.Tensor, gain: float) -> torch.Tensor:
         """Features of the block as if its image values were multiplied by ``gain``.
 
-        A feature channel holding image channel ``k`` is ``(v - center_k) / scale_k``;
+        A feature channel normalised with statistics ``k`` is ``(v - center_k) / scale_k``;
         for ``gain * v`` it becomes ``gain * feature + (gain - 1) * center_k / scale_k``.
         Position and mask channels are left alone.
         """
@@ -425,7 +427,7 @@ class Trainer:
         layout = self.layout
         n_bands = ((self.model.in_channels - layout.input_channels(0)) // layout.image_channels
                    if layout.bands_as_channels else 1)
-        sources = layout.image_channel_of_features(x.shape[0], n_bands, self.model.feature_repeats is not None)
+        sources = layout.statistic_of_features(x.shape[0], n_bands, self.model.feature_repeats is not None)
         for channel, k in enumerate(sources):
             if k >= 0:
                 mult[channel], offset[channel] = gain, (gain - 1) * ratio[k]
