@@ -71,6 +71,25 @@ def test_importing_the_widget_module_does_not_import_torch():
     assert result.stdout.split() == ["False"]
 
 
+def test_output_layers_are_made_when_the_layers_are_chosen_not_on_train(widget_on, qtbot):
+    # Adding a layer pauses napari for its visuals: the prediction and uncertainty layers
+    # are made, empty, once an image and labels are chosen, so Train adds none.
+    viewer, widget = widget_on()
+    _, image, labels = add_seismic(viewer)
+    widget.image_layer, widget.labels_layer = image, labels
+    qtbot.waitUntil(lambda: len(viewer.layers) == 4, timeout=10_000)
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["seismic", "seismic prediction", "seismic uncertainty", "seismic labels"]
+    assert viewer.layers.selection.active is labels  # painting goes on where it was
+    assert widget.prediction_layer is None  # nothing predicted yet
+    assert widget.image_layer is image and widget.labels_layer is labels
+    assert widget.start_training()
+    assert [layer.name for layer in viewer.layers] == names
+    qtbot.waitUntil(lambda: widget.prediction_layer is viewer.layers["seismic prediction"], timeout=TIMEOUT)
+    widget.stop_training()
+    wait_for_threads(qtbot, widget)
+
+
 def test_the_whole_loop(widget_on, qtbot, tmp_path, notifications, capfd):
     viewer, widget = widget_on()
     volume, image, labels = add_seismic(viewer)
@@ -357,3 +376,17 @@ def test_choosing_a_cube_proposes_the_cube_settings_unless_the_user_changed_them
     widget.block_spin.setValue(24)  # the user's choice stays
     widget.image_layer = cube
     assert shown() == (24, live_defaults(preset, "volume")[1])
+
+
+def test_the_widget_is_narrow_with_only_the_data_section_open(widget_on):
+    # On a 1600 x 1000 screen napari's layer panel and this widget must leave the canvas
+    # most of the width: the widget asks for at most 320 px, and folded sections.
+    from superqt import QCollapsible
+
+    viewer, widget = widget_on()
+    add_seismic(viewer, name="a survey with a rather long layer name for a combo box")
+    assert widget.minimumSizeHint().width() <= 320
+    sections = {s.text(): s.isExpanded() for s in widget.findChildren(QCollapsible)}
+    assert sections == {"Data": True, "Wells": False, "Network and training": False, "Model": False}
+    assert widget.preset_combo.currentText() == "fast"  # the description is its tooltip
+    assert "minutes" in widget.preset_combo.toolTip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Optional
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from ..errors import GeosegError
@@ -59,9 +60,14 @@ class DesignPanel(QWidget):
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         self.preset_combo = QComboBox()
+        # Names only, so the panel stays narrow; the descriptions are tooltips.
         for name, preset in self._presets.items():
-            self.preset_combo.addItem(f"{name}: {preset.description}" if preset.description else name, name)
-        self.preset_combo.addItem("custom depths and ranks", CUSTOM)
+            self.preset_combo.addItem(name, name)
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.addItem("custom", CUSTOM)
+        self.preset_combo.setItemData(self.preset_combo.count() - 1, "custom depths and ranks per level",
+                                      Qt.ItemDataRole.ToolTipRole)
         self.depths_edit, self.ranks_edit = QLineEdit(), QLineEdit()
         self.depths_edit.setToolTip("layers per level, e.g. 2, 2, 4")
         self.ranks_edit.setToolTip("block rank per level, e.g. 4, 8, 16")
@@ -149,6 +155,8 @@ class DesignPanel(QWidget):
             self.ranks_edit.setText(", ".join(map(str, base.ranks)))
         self.depths_edit.setEnabled(custom)
         self.ranks_edit.setEnabled(custom)
+        self.preset_combo.setToolTip(self.preset_combo.itemData(self.preset_combo.currentIndex(),
+                                                                Qt.ItemDataRole.ToolTipRole))
         if not custom:
             self._propose(base)
 

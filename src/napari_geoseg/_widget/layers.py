@@ -152,6 +152,8 @@ class OutputLayers:
     def __init__(self, viewer, image_layer) -> None:
         self.viewer, self.image_layer = viewer, image_layer
         self.prediction = self.probabilities = self.uncertainty = None
+        #: Whether a prediction was written into the layers (they are made empty ahead of it).
+        self.predicted = False
         #: Folder of the zarr stores behind the layers of a large image (removed at exit).
         self.folder: Optional[Path] = None
 
@@ -192,8 +194,8 @@ class OutputLayers:
         """Create the prediction (and uncertainty) layers, empty, if they do not exist yet.
 
         Adding a layer costs napari a few hundred milliseconds on the GUI thread (its
-        vispy visuals), so the widget does it when Train is pressed, not while training
-        runs and the user paints.
+        vispy visuals), so the widget does it when the image and labels are chosen, not
+        when Train is pressed, nor while training runs and the user paints.
         """
         ndim = len(labels_shape(self.image_layer))
         full_shape = self._full_shape(ndim)
@@ -233,6 +235,7 @@ class OutputLayers:
         if self.prediction.data.dtype != labels.dtype:
             self.prediction.data = self._empty(full_shape, labels.dtype, "prediction")
         self.prediction.data[out_box] = labels
+        self.predicted = True
         written = [self.prediction]
         if probabilities:
             values = to_layer(prediction.probabilities, metadata, leading=1)

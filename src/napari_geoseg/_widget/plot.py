@@ -55,7 +55,8 @@ class TrainingPlot(QWidget):
         painter.setPen(QPen(text, 1))
         painter.drawRect(area)
         if not self.loss:
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "loss and validation accuracy appear here")
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             "loss and validation accuracy appear here")
             return
         last = max(self.loss[-1][0], 1)
         top_loss = max(v for _, v in self.loss) or 1.0

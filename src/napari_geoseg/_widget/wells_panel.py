@@ -21,14 +21,14 @@ from typing import Optional
 import numpy as np
 from qtpy.QtWidgets import (
     QFileDialog,
-    QGroupBox,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
     QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from .._axes import engine_order
@@ -44,7 +44,7 @@ TOPS_COLUMNS = ("well", "inline", "crossline", "depth", "unit")
 VISIBLE_ROWS = 4
 
 
-class WellsPanel(QGroupBox):
+class WellsPanel(QWidget):
     """Wells of the widget's image: files, a table of tops, click to add, horizons out.
 
     Parameters
@@ -54,7 +54,7 @@ class WellsPanel(QGroupBox):
     """
 
     def __init__(self, widget) -> None:
-        super().__init__("Wells")
+        super().__init__()
         self.widget = widget
         self.deviation: dict = {}
         self.time_depth: dict = {}
@@ -70,18 +70,19 @@ class WellsPanel(QGroupBox):
     # -- building ------------------------------------------------------------------------
     def _build(self) -> None:
         column = QVBoxLayout(self)
-        column.setContentsMargins(4, 4, 4, 4)
-        files = QHBoxLayout()
+        column.setContentsMargins(0, 0, 0, 0)
+        files = QGridLayout()
         self.tops_button = QPushButton("Tops...")
         self.deviation_button = QPushButton("Deviation...")
         self.time_depth_button = QPushButton("Time-depth...")
         self.las_button = QPushButton("LAS...")
-        for button, tip in ((self.tops_button, "unit tops, CSV: well, x, y (or inline, crossline), depth, unit"),
-                            (self.deviation_button, "deviation surveys, CSV: well, md, inc, azi"),
-                            (self.time_depth_button, "time-depth tables, CSV: [well,] depth, time"),
-                            (self.las_button, "LAS files with a discrete log (zone, facies)")):
+        for k, (button, tip) in enumerate((
+                (self.tops_button, "unit tops, CSV: well, x, y (or inline, crossline), depth, unit"),
+                (self.deviation_button, "deviation surveys, CSV: well, md, inc, azi"),
+                (self.time_depth_button, "time-depth tables, CSV: [well,] depth, time"),
+                (self.las_button, "LAS files with a discrete log (zone, facies)"))):
             button.setToolTip(tip)
-            files.addWidget(button)
+            files.addWidget(button, k // 2, k % 2)  # two by two: the widget stays narrow
         column.addLayout(files)
         self.table = QTableWidget(0, len(TOPS_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(TOPS_COLUMNS))
@@ -90,7 +91,7 @@ class WellsPanel(QGroupBox):
         row_height = self.table.verticalHeader().defaultSectionSize()
         self.table.setMaximumHeight(row_height * (VISIBLE_ROWS + 1) + 4)
         column.addWidget(self.table)
-        actions = QHBoxLayout()
+        actions = QGridLayout()
         self.add_well_button = QPushButton("Add well")
         self.add_well_button.setCheckable(True)
         self.add_well_button.setToolTip("click a trace on the image: each click adds a top of the class picked in "
@@ -103,8 +104,8 @@ class WellsPanel(QGroupBox):
         self.radius_spin.setToolTip("also label the traces up to this many traces away from each well")
         self.horizons_button = QPushButton("Horizons...")
         self.horizons_button.setToolTip("write the predicted unit tops as horizons, CSV: one row per trace")
-        for w in (self.add_well_button, self.remove_button, self.radius_spin, self.horizons_button):
-            actions.addWidget(w)
+        for k, w in enumerate((self.add_well_button, self.remove_button, self.radius_spin, self.horizons_button)):
+            actions.addWidget(w, k // 2, k % 2)
         column.addLayout(actions)
         self.status = QLabel("")
         self.status.setWordWrap(True)

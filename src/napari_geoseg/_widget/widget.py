@@ -35,13 +35,13 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
+from superqt import QCollapsible
 
 from ..errors import GeosegError, add_hint
 from ..train.session import (
@@ -87,6 +87,24 @@ def _unwrap(obj):
     Only public attributes are used on what is unwrapped.
     """
     return getattr(obj, "__wrapped__", obj)
+
+
+def _section(title: str, content: QWidget, expanded: bool = False) -> QCollapsible:
+    """A titled section that folds away with a click on its title."""
+    section = QCollapsible(title)
+    section.setContent(content)
+    if expanded:
+        section.expand(animate=False)
+    else:
+        section.collapse(animate=False)
+    return section
+
+
+def _narrow(combo: QComboBox) -> QComboBox:
+    """A combo box whose width does not follow its longest entry (layer names can be long)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
 
 
 def _shutdown(threads: list, warm_up_thread: Optional[threading.Thread] = None, *_) -> None:
@@ -143,6 +161,7 @@ class SegmentationWidget(QWidget):
         self._to_refresh: list = []
         self._started = 0.0
         self._closed = False
+        self._outputs_pending = False  # a _prepare_outputs call is queued
         #: Generation of the newest labels handed to training, and of the newest prediction shown.
         self.labels_generation = 0
         self.shown_generation = -1
@@ -154,11 +173,15 @@ class SegmentationWidget(QWidget):
 
     # -- building ------------------------------------------------------------------------
     def _build(self, presets: dict) -> None:
+        # Collapsible sections, only Data open: the widget stays narrow and short, and
+        # leaves the canvas most of the window.
         layout = QVBoxLayout(self)
-        data = QGroupBox("Data")
+        layout.setContentsMargins(4, 4, 4, 4)
+        data = QWidget()
         form = QFormLayout(data)
-        self.image_combo = QComboBox()
-        self.labels_combo = QComboBox()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.image_combo = _narrow(QComboBox())
+        self.labels_combo = _narrow(QComboBox())
         self.new_labels_button = QPushButton("New")
         self.new_labels_button.setToolTip("add an empty labels layer of the image's shape")
         row = QHBoxLayout()
@@ -167,23 +190,27 @@ class SegmentationWidget(QWidget):
         form.addRow("Image", self.image_combo)
         form.addRow("Labels", row)
         self.class_table = ClassTable()
-        form.addRow("Classes", self.class_table)
-        layout.addWidget(data)
+        form.addRow(self.class_table)
+        layout.addWidget(_section("Data", data, expanded=True))
         self.wells = WellsPanel(self)
-        layout.addWidget(self.wells)
+        layout.addWidget(_section("Wells", self.wells))
 
-        settings = QGroupBox("Network and training")
+        settings = QWidget()
         column = QVBoxLayout(settings)
+        column.setContentsMargins(0, 0, 0, 0)
         self.design = DesignPanel(presets)
         # The panel's fields, under the names scripts and tests have always used.
         self.preset_combo = self.design.preset_combo
         self.depths_edit, self.ranks_edit = self.design.depths_edit, self.design.ranks_edit
         self.iterations_spin, self.block_spin = self.design.iterations_spin, self.design.block_spin
         self.device_combo, self.flatten_check = self.design.device_combo, self.design.flatten_check
-        self.live_check = QCheckBox("Live: pick up new strokes while training")
+        self.live_check = QCheckBox("Live: pick up new strokes")
+        self.live_check.setToolTip("strokes painted while training are added to the labels it trains on")
         self.live_check.setChecked(True)
         self.probabilities_check = QCheckBox("Probabilities")
-        self.uncertainty_check = QCheckBox("Uncertainty (where to label next)")
+        self.probabilities_check.setToolTip("also show each class's probability (a layer with a class axis)")
+        self.uncertainty_check = QCheckBox("Uncertainty")
+        self.uncertainty_check.setToolTip("show where the network is unsure: where to label next")
         self.ordered_check = QCheckBox("Units ordered top down")
         self.ordered_check.setToolTip("volumes: classes are units numbered from the top down; keep that order down "
                                       "every trace (not for salt, intrusions, channels or reverse faults)")
@@ -197,7 +224,7 @@ class SegmentationWidget(QWidget):
         outputs.addWidget(self.uncertainty_check)
         column.addLayout(outputs)
         column.addWidget(self.ordered_check)
-        layout.addWidget(settings)
+        layout.addWidget(_section("Network and training", settings))
 
         buttons = QHBoxLayout()
         self.train_button = QPushButton("Train")
@@ -213,15 +240,18 @@ class SegmentationWidget(QWidget):
         self.plot = TrainingPlot()
         layout.addWidget(self.plot)
 
-        model_box = QGroupBox("Model")
+        model_box = QWidget()
         form = QFormLayout(model_box)
+        form.setContentsMargins(0, 0, 0, 0)
         self.model_label = QLabel("none yet")
         self.model_label.setWordWrap(True)
         row = QHBoxLayout()
-        self.save_button, self.load_button = QPushButton("Save model..."), QPushButton("Load model...")
+        self.save_button, self.load_button = QPushButton("Save..."), QPushButton("Load...")
+        self.save_button.setToolTip("save the current model to a file")
+        self.load_button.setToolTip("load a model file: train on from it, or apply it")
         row.addWidget(self.save_button)
         row.addWidget(self.load_button)
-        self.apply_combo = QComboBox()
+        self.apply_combo = _narrow(QComboBox())
         self.apply_button = QPushButton("Apply")
         apply_row = QHBoxLayout()
         apply_row.addWidget(self.apply_combo, 1)
@@ -229,7 +259,7 @@ class SegmentationWidget(QWidget):
         form.addRow("Current", self.model_label)
         form.addRow(row)
         form.addRow("Apply to", apply_row)
-        layout.addWidget(model_box)
+        layout.addWidget(_section("Model", model_box))
         layout.addStretch(1)
 
         self._poll_timer = QTimer(self)
@@ -356,20 +386,24 @@ class SegmentationWidget(QWidget):
     def _apply_target(self):
         return self._chosen(self.apply_combo, self._apply_choices)
 
+    def _predicted_outputs(self) -> Optional[_layers.OutputLayers]:
+        outputs = self._outputs.get(id(self.image_layer))
+        return outputs if outputs is not None and outputs.predicted else None
+
     @property
     def prediction_layer(self):
         """The prediction labels layer of the current image (None until the first prediction)."""
-        outputs = self._outputs.get(id(self.image_layer))
+        outputs = self._predicted_outputs()
         return outputs.prediction if outputs is not None else None
 
     @property
     def probability_layer(self):
-        outputs = self._outputs.get(id(self.image_layer))
+        outputs = self._predicted_outputs()
         return outputs.probabilities if outputs is not None else None
 
     @property
     def uncertainty_layer(self):
-        outputs = self._outputs.get(id(self.image_layer))
+        outputs = self._predicted_outputs()
         return outputs.uncertainty if outputs is not None else None
 
     def _image_changed(self, *_) -> None:
@@ -378,11 +412,39 @@ class SegmentationWidget(QWidget):
             with contextlib.suppress(GeosegError):  # an unusable layer is reported on Train
                 self.design.set_mode(_layers.layer_mode(image))
         self._update_buttons()
+        self._prepare_outputs_soon()
 
     def _labels_changed(self, *_) -> None:
         self._watch_labels(self.labels_layer)
         self.class_table.fill(self.labels_layer, self.image_layer)
         self._update_buttons()
+        self._prepare_outputs_soon()
+
+    def _prepare_outputs_soon(self) -> None:
+        """Create the chosen image's output layers, empty, one event-loop turn from now.
+
+        napari builds a new layer's visuals on the GUI thread, half a second for a labels
+        layer, so they are made when an image and its labels are chosen rather than when
+        Train is pressed or the first prediction arrives.
+        """
+        if not self._outputs_pending:
+            self._outputs_pending = True
+            QTimer.singleShot(0, self._prepare_outputs)
+
+    def _prepare_outputs(self) -> None:
+        self._outputs_pending = False
+        image, labels = self.image_layer, self.labels_layer
+        if self._closed or image is None or labels is None or image not in self.viewer.layers:
+            return
+        outputs = self._outputs_for(image)
+        try:
+            outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
+        except GeosegError:
+            return  # an image the engine cannot use: Train says why
+        if self.uncertainty_check.isChecked():
+            # One layer per turn: each pause is one layer's, not both together.
+            QTimer.singleShot(0, lambda: self._prepare_uncertainty(outputs))
+        self._keep_labels_on_top()
 
     def _watch_labels(self, layer) -> None:
         """Follow strokes on ``layer`` (paint, data replaced, undo and other refreshes)."""
@@ -483,8 +545,8 @@ class SegmentationWidget(QWidget):
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
         self._last_session = session
-        # One layer per event-loop turn: napari builds each layer's visuals and controls on
-        # the GUI thread, so adding both at once would pause it for the two together.
+        # Normally made when the layers were chosen (_prepare_outputs); one layer per
+        # event-loop turn otherwise.
         outputs = self._outputs_for(image)
         outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
         if self.uncertainty_check.isChecked():
