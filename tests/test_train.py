@@ -40,6 +40,37 @@ def test_infer_mode():
     assert infer_mode((10, 10), (10, 10)) == "image"
     with pytest.raises(InputError, match="do not fit together"):
         infer_mode((10, 10, 10), (10, 9, 10))
+    # Without labels, what the file says of the last axis decides; a survey stays a volume.
+    assert infer_mode((10, 10, 10)) == "volume"
+    assert infer_mode((10, 10, 10), bands=True) == "spectral"
+    assert infer_mode((10, 10, 3), (10, 10), bands=True) == "spectral"  # a 3-band cube, not colours
+    assert infer_mode((10, 10, 10), (10, 10), bands=False) == "volume"
+    assert infer_mode((10, 10)) == "image"
+    with pytest.raises(InputError, match="cube.npy: an image of 4 axes"):
+        infer_mode((2, 3, 4, 5), name="cube.npy")
+
+
+def test_the_reader_and_the_widget_ask_the_engine_for_the_mode():
+    # One rule: the reader's and the widget's guesses are infer_mode's.
+    from types import SimpleNamespace
+
+    pytest.importorskip("qtpy")  # the widget package
+    from napari_geoseg._reader import volume_mode
+    from napari_geoseg._widget.layers import layer_mode
+    from napari_geoseg.io import Volume
+
+    cube = np.zeros((6, 6, 20), np.float32)
+    assert volume_mode(Volume(cube, axes=("row", "col", "band"))) == "spectral"
+    assert volume_mode(Volume(cube)) == "volume"
+    assert volume_mode(Volume(cube), labels_ndim=2) == "spectral"
+    assert volume_mode(Volume(cube[..., 0])) == "image"
+    layer = SimpleNamespace(data=np.zeros((6, 6, 3)), rgb=True, metadata={}, name="photo", multiscale=False)
+    assert layer_mode(layer) == "image"
+    layer = SimpleNamespace(data=cube, rgb=False, metadata={}, name="stack", multiscale=False)
+    assert layer_mode(layer) == "volume"
+    layer.data = np.zeros((2, 3, 4, 5))
+    with pytest.raises(InputError, match="stack: an image of 4 axes"):
+        layer_mode(layer)
 
 
 def test_training_is_deterministic(volume):

@@ -27,7 +27,7 @@ from .errors import InputError
 from .io import Volume, default_axes, read_volume
 from .io.segy import SegyArray
 from .io.zarr_store import CheckedZarrArray
-from .train.layout import MODES
+from .train.layout import MODES, infer_mode
 
 __all__ = ["get_reader", "read_layers", "image_layer_data", "labels_layer_data", "volume_mode",
            "contrast_limits", "READER_SUFFIXES", "MODES"]
@@ -144,7 +144,8 @@ def _choose_mat_variable(path: Path) -> tuple[Optional[str], str]:
 
 
 def volume_mode(volume: Volume, labels_ndim: Optional[int] = None) -> str:
-    """How the engine should treat ``volume``: ``"volume"``, ``"spectral"`` or ``"image"``.
+    """How the engine should treat ``volume``: ``"volume"``, ``"spectral"`` or ``"image"``
+    (:func:`~napari_geoseg.train.layout.infer_mode`, told what the file says).
 
     Parameters
     ----------
@@ -161,18 +162,15 @@ def volume_mode(volume: Volume, labels_ndim: Optional[int] = None) -> str:
         for ENVI and MATLAB cubes, cubes whose last axis is named like a band axis, and
         3D images with 2D labels.
     """
-    if volume.ndim == 2:
-        return "image"
-    if volume.ndim != 3:
-        raise InputError(f"{volume.source or 'the image'}: has {volume.ndim} axes; napari-geoseg segments "
-                         f"2D images and 3D volumes or cubes")
     if volume.geometry is not None:
-        return "volume"
-    if labels_ndim == 2 or volume.axes[-1].lower() in _BAND_NAMES:
-        return "spectral"
-    if Path(volume.source).suffix.lower() in (".hdr", ".mat"):
-        return "spectral"
-    return "volume"
+        bands: Optional[bool] = False  # a survey: the last axis is its samples
+    elif (volume.axes[-1].lower() in _BAND_NAMES or Path(volume.source).suffix.lower() in (".hdr", ".mat")
+          or labels_ndim == 2):
+        bands = True  # with 2D labels too: this reader's 3-axis files are cubes, not colour pictures
+    else:
+        bands = None
+    labels_shape = tuple(volume.shape[:labels_ndim]) if labels_ndim else None
+    return infer_mode(tuple(volume.shape), labels_shape, bands=bands, name=volume.source or "the image")
 
 
 def image_layer_data(volume: Volume, mode: Optional[str] = None, name: Optional[str] = None,

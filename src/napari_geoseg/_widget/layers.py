@@ -19,6 +19,7 @@ import numpy as np
 
 from .._axes import GEOSEG_KEY, engine_order, to_engine, to_layer
 from ..errors import InputError
+from ..train.layout import infer_mode
 
 __all__ = ["layer_mode", "engine_image", "engine_labels", "labels_shape", "focus_point", "OutputLayers",
            "new_labels_layer_kwargs", "disk_backed", "DISK_BACKED_VOXELS", "PREDICTION_CHUNK"]
@@ -49,17 +50,14 @@ def _image_data(layer):
 
 
 def layer_mode(image_layer) -> str:
-    """"volume", "spectral" or "image": from the plugin's metadata, else from the shape."""
+    """"volume", "spectral" or "image": from the plugin's metadata, else from the shape
+    (:func:`~napari_geoseg.train.layout.infer_mode`; an RGB layer is a 2D image)."""
     mode = _info(image_layer).get("mode")
     if mode:
         return str(mode)
-    data = _image_data(image_layer)
-    if data.ndim == 2 or (data.ndim == 3 and getattr(image_layer, "rgb", False)):
-        return "image"
-    if data.ndim == 3:
-        return "volume"
-    raise InputError(f"{image_layer.name}: an image of {data.ndim} axes; give a 3D volume, a hyperspectral cube "
-                     f"or a 2D image")
+    shape = tuple(_image_data(image_layer).shape)
+    rgb = len(shape) == 3 and getattr(image_layer, "rgb", False)
+    return infer_mode(shape, shape[:2] if rgb else None, name=image_layer.name)
 
 
 def engine_image(image_layer):

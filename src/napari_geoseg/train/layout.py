@@ -28,22 +28,51 @@ __all__ = ["Layout", "infer_mode", "robust_statistics", "column_statistics", "bu
 MODES = ("volume", "spectral", "image")
 
 
-def infer_mode(image_shape: tuple[int, ...], labels_shape: tuple[int, ...]) -> str:
-    """Guess the mode from the shapes of an image and its labels.
+def infer_mode(image_shape: tuple[int, ...], labels_shape: tuple[int, ...] | None = None, *,
+               bands: bool | None = None, name: str = "the image") -> str:
+    """How the engine treats an image: ``"volume"``, ``"spectral"`` (a hyperspectral
+    cube) or ``"image"`` (2D). The one place the mode is guessed: the command line, the
+    reader and the widget all ask here.
 
-    A 3-axis image with 2-axis labels is a hyperspectral cube, unless its last axis is
-    short enough (<= 4) to be colour channels; same-shape 3D is a volume.
+    Parameters
+    ----------
+    image_shape : tuple of int
+        The image's shape, engine order.
+    labels_shape : tuple of int, optional
+        The shape of its labels, when known: a 3-axis image with 2-axis labels is a cube
+        (or a colour image, if its last axis is short enough, <= 4, to be colour
+        channels); with 3-axis labels it is a volume.
+    bands : bool, optional
+        What the file says of the last axis: True, bands (an ENVI or MATLAB cube, an
+        axis named like bands); False, a spatial axis (a seismic survey's samples); None,
+        nothing, and the shapes decide (3 axes without labels: a volume).
+    name : str
+        The image in messages.
+
+    Raises
+    ------
+    InputError
+        The image has not 2 or 3 axes (4 with channels), or the labels do not fit it.
     """
-    image_shape, labels_shape = tuple(image_shape), tuple(labels_shape)
-    if len(labels_shape) == 3 and image_shape[:3] == labels_shape and len(image_shape) in (3, 4):
+    image_shape = tuple(image_shape)
+    ndim = len(image_shape)
+    if labels_shape is None or bands is False:
+        if ndim == 2:
+            return "image"
+        if ndim == 3:
+            return "spectral" if bands else "volume"
+        raise InputError(f"{name}: an image of {ndim} axes; napari-geoseg segments 2D images and 3D volumes "
+                         f"or cubes")
+    labels_shape = tuple(labels_shape)
+    if len(labels_shape) == 3 and image_shape[:3] == labels_shape and ndim in (3, 4):
         return "volume"
     if len(labels_shape) == 2 and image_shape[:2] == labels_shape:
-        if len(image_shape) == 2 or (len(image_shape) == 3 and image_shape[2] <= 4):
+        if ndim == 2 or (ndim == 3 and image_shape[2] <= 4 and not bands):
             return "image"
-        if len(image_shape) in (3, 4):
+        if ndim in (3, 4):
             return "spectral"
     raise InputError(
-        f"image of shape {image_shape} and labels of shape {labels_shape} do not fit together: labels "
+        f"{name} of shape {image_shape} and labels of shape {labels_shape} do not fit together: labels "
         f"must have the image's spatial shape (volume or 2D image) or its first two axes (hyperspectral)"
     )
 
