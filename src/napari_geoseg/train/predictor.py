@@ -221,62 +221,30 @@ class Predictor:
         nets = [net.to(self.device).eval() for net in model.nets]
         full_spatial = tuple(image.shape[:layout.spatial_ndim])
         origin, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
-        multiple = model.net.input_multiple
         # Blocks tile the network's spatial axes (a cube whose bands are channels is
         # read whole along them).
         net_ndim = model.layout.network_ndim
         origin, spatial = origin[:net_ndim], spatial[:net_ndim]
-        # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
-        # past the far end are completed by reflection, as in training.
-        padded_spatial = tuple(s + (-s % multiple) for s in spatial)
-        block = [min(self.block_side, s) for s in padded_spatial]
-        if model.layout.band_slice:
-            block[2] = padded_spatial[2]
         out_ndim = layout.labels_ndim()
-        k = model.n_classes
         keep = _output_box(output, spatial[:out_ndim])
+        block, corners, window = self._tiling(spatial, keep, out_ndim)
         keep_shape = tuple(stop - start for start, stop in keep)
-        total = np.zeros((k, *keep_shape), np.float32)
+        total = np.zeros((model.n_classes, *keep_shape), np.float32)
         weight_sum = np.zeros(keep_shape, np.float32)
         finite = np.ones(keep_shape, bool)
-        axes_starts, tapers = [], []
-        for axis in range(net_ndim):
-            overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
-            step = max(block[axis] - overlap, multiple)
-            axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
-            tapers.append(_taper(block[axis], overlap))
-        # Only the blocks that overlap the output box (all of them without one).
-        corners = [corner for corner in itertools.product(*axes_starts)
-                   if all(c < stop and c + b > start for c, b, (start, stop) in zip(corner, block, keep))]
-        window = tapers[0][:, None] * tapers[1][None, :]
-        if out_ndim == 3:
-            window = window[..., None] * tapers[2]
-        position_axis = model.layout.position_axis
         if model.layout.flattened:
             flattened_depth = flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
         for done, corner in enumerate(corners, start=1):
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
-            source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
-            raw = pad_to_multiple(np.asarray(image[source]), multiple, range(net_ndim), "reflect")
-            position_range = position = None
-            if model.layout.flattened:
-                position = pad_to_multiple(flattened_depth.position(source), multiple, range(net_ndim), "reflect")
-            elif position_axis is not None:
-                position_range = (origin[position_axis] + corner[position_axis], full_spatial[position_axis])
-            features, block_finite = build_features(raw, model.layout, model.center, model.scale,
-                                                    model.feature_repeats, position_range=position_range,
-                                                    position=position)
-            # The mask covers the block's voxels inside the image; a pixel of a cube is
-            # masked if any of its bands is missing.
-            block_finite = block_finite[tuple(slice(0, r.stop - r.start) for r in inside)]
+            features, block_finite = self._block_input(image, inside, origin, full_spatial, flattened_depth)
             while block_finite.ndim > out_ndim:
                 block_finite = block_finite.all(-1)
             in_block, in_keep = _overlap(corner[:out_ndim], block_finite.shape, keep)
             finite[in_keep] &= block_finite[in_block]
-            probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device), k,
-                                                model.layout.band_slice)
+            probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device),
+                                                model.n_classes, model.layout.band_slice)
             in_block, in_keep = _overlap(corner[:out_ndim], block[:out_ndim], keep)
             total[(slice(None), *in_keep)] += probabilities[(slice(None), *in_block)] * window[in_block]
             weight_sum[in_keep] += window[in_block]
@@ -284,8 +252,55 @@ class Predictor:
                 progress(done, len(corners))
         # In place and a class at a time: the arrays of a large chunk are not copied.
         total /= weight_sum
-        probabilities = total
-        del total, weight_sum
+        del weight_sum
+        return self._decide(total, finite)
+
+    def _tiling(self, spatial: tuple[int, ...], keep, out_ndim: int):
+        """Block shape, the corners of the blocks that overlap the output box ``keep``
+        (all of them without one), and the blending window of a block's outputs."""
+        multiple = self.model.net.input_multiple
+        # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
+        # past the far end are completed by reflection, as in training.
+        padded_spatial = tuple(s + (-s % multiple) for s in spatial)
+        block = [min(self.block_side, s) for s in padded_spatial]
+        if self.model.layout.band_slice:
+            block[2] = padded_spatial[2]
+        axes_starts, tapers = [], []
+        for axis in range(len(spatial)):
+            overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
+            step = max(block[axis] - overlap, multiple)
+            axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
+            tapers.append(_taper(block[axis], overlap))
+        corners = [corner for corner in itertools.product(*axes_starts)
+                   if all(c < stop and c + b > start for c, b, (start, stop) in zip(corner, block, keep))]
+        window = tapers[0][:, None] * tapers[1][None, :]
+        if out_ndim == 3:
+            window = window[..., None] * tapers[2]
+        return block, corners, window
+
+    def _block_input(self, image, inside: tuple[slice, ...], origin: tuple[int, ...],
+                     full_spatial: tuple[int, ...], flattened_depth: Optional[FlattenedDepth]):
+        """The network input of the block ``inside`` (region coordinates), padded by
+        reflection to the network's multiple, and its mask of voxels with data (the
+        block's voxels inside the image; a pixel of a cube is masked if any band is)."""
+        model = self.model
+        multiple, net_ndim = model.net.input_multiple, model.layout.network_ndim
+        source = tuple(slice(o + r.start, o + r.stop) for o, r in zip(origin, inside))
+        raw = pad_to_multiple(np.asarray(image[source]), multiple, range(net_ndim), "reflect")
+        position_range = position = None
+        position_axis = model.layout.position_axis
+        if model.layout.flattened:
+            position = pad_to_multiple(flattened_depth.position(source), multiple, range(net_ndim), "reflect")
+        elif position_axis is not None:
+            position_range = (source[position_axis].start, full_spatial[position_axis])
+        features, finite = build_features(raw, model.layout, model.center, model.scale, model.feature_repeats,
+                                          position_range=position_range, position=position)
+        return features, finite[tuple(slice(0, r.stop - r.start) for r in inside)]
+
+    def _decide(self, probabilities: np.ndarray, finite: np.ndarray) -> Prediction:
+        """Labels (the most probable class, or the units in order) and the normalised
+        entropy from blended class probabilities; voxels without data get 0 and NaN."""
+        model = self.model
         dtype = model.labels_dtype
         ids = np.asarray([int(v) for v in model.class_ids], dtype)
         if self.ordered_units:
@@ -297,7 +312,7 @@ class Predictor:
         entropy = np.zeros(probabilities.shape[1:], np.float32)
         for p in probabilities:
             entropy -= p * np.log(np.clip(p, 1e-12, 1))
-        entropy /= np.float32(np.log(max(k, 2)))
+        entropy /= np.float32(np.log(max(model.n_classes, 2)))
         if not finite.all():
             labels[~finite] = 0
             probabilities[:, ~finite] = np.nan

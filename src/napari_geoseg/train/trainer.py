@@ -193,40 +193,77 @@ class Trainer:
                  axes: Optional[Sequence[str]] = None,
                  flattened_depth: Optional[FlattenedDepth] = None,
                  blocks_per_step: int = 1, distributed: bool = False) -> None:
-        image = array_like(image)
-        raw_image, raw_labels, continued = image, labels, model is not None
-        if model is not None:
-            preset = model.preset
-        elif isinstance(preset, str):
-            preset = get_preset(preset)
+        image, labels = array_like(image), array_like(labels)
+        continued = model is not None
+        preset = model.preset if continued else get_preset(preset) if isinstance(preset, str) else preset
         self.preset: Preset = preset
-        # None means the preset's; 0 or less is a mistake, not a request for the default.
-        for name, value, option in (("iterations", iterations, "iterations"), ("block", block, "block"),
-                                    ("members", members, None), ("learning rate", learning_rate, None)):
-            if value is not None and not value > 0:
-                raise InputError(f"{name} must be positive, got {value}", option=option)
+        self._check_settings(iterations=iterations, block=block, members=members, learning_rate=learning_rate,
+                             blocks_per_step=blocks_per_step)
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
-        if blocks_per_step < 1:
-            raise InputError(f"blocks per step must be at least 1, got {blocks_per_step}")
         self.distributed = bool(distributed)
-        if self.distributed:
-            import torch.distributed as dist
-
-            if not dist.is_available() or not dist.is_initialized():
-                raise InputError("distributed training needs a torch.distributed process group; start it with "
-                                 "torchrun")
-            #: The blocks this process draws in each step: one per process of the group.
-            self.slots = [dist.get_rank()]
-        else:
-            self.slots = list(range(blocks_per_step))
+        self.slots = self._slots(blocks_per_step)
         self.device = resolve_device(device)
-        labels = array_like(labels)
-        mode = mode or (model.layout.mode if model is not None else infer_mode(image.shape, labels.shape))
-        if mode != "volume":
-            image = np.asarray(image)  # maps, cubes and 2D images are small: only volumes stay lazy
-        layout = Layout.for_image(mode, image.shape)
+        mode = mode or (model.layout.mode if continued else infer_mode(image.shape, labels.shape))
         self.iterations = int(iterations or preset.iterations_for(mode))
+        layout = self._check_shapes(image, labels, mode, model)
+        # Labels are held sparse: the labelled voxels' coordinates (C order) and classes.
+        points, values = labelled_voxels(labels)
+        values, class_ids = prepare_labels(values, model.class_ids if continued else None)
+        network_image, layout = self._network_input(image, layout, model)
+        if continued:
+            model = self._continued_model(model, class_ids, members)
+        else:
+            model = self._new_model(network_image, layout, class_ids, members, class_names, axes)
+        self.model, self.layout, self.n_classes = model, layout, len(class_ids)
+        #: The flattened depth of the image (volumes of a flattening layout), for predictions to reuse.
+        self.flattened_depth = (flattened_depth_of(network_image, model.center, model.scale, reuse=flattened_depth)
+                                if layout.flattened else None)
+        self.image = network_image
+        multiple = model.net.input_multiple
+        #: The network's spatial shape of the image, padded to a multiple of its coarsening.
+        self.padded_shape = tuple(s + (-s % multiple) for s in network_image.shape[:layout.network_ndim])
+        self.block = self._block_shape(block or preset.block_for(mode), multiple)
+        self._use_labels(points, values, validation_fraction)
+        self._stop = threading.Event()
+        self.history: list[Progress] = []
+        #: Validation accuracy of each design raced (``{"bare": ..., "head": ...}``) once
+        #: the race is over, else None.
+        self.race: Optional[dict[str, float]] = None
+        #: Trainers of the other designs in the race, until it is decided.
+        self.rivals: list[Trainer] = []
+        if not continued and self._should_race():
+            self._add_rival(image, labels, mode=mode, iterations=self.iterations, learning_rate=learning_rate,
+                            block=block, members=members, seed=seed, device=device, class_names=class_names,
+                            validation_fraction=validation_fraction, validate_every=validate_every, axes=axes,
+                            flattened_depth=self.flattened_depth, blocks_per_step=blocks_per_step)
+
+    # -- the steps of __init__ ---------------------------------------------------------
+    @staticmethod
+    def _check_settings(**settings) -> None:
+        # None means the preset's; 0 or less is a mistake, not a request for the default.
+        for name, option in (("iterations", "iterations"), ("block", "block"), ("members", None),
+                             ("learning_rate", None)):
+            value = settings[name]
+            if value is not None and not value > 0:
+                raise InputError(f"{name.replace('_', ' ')} must be positive, got {value}", option=option)
+        if settings["blocks_per_step"] < 1:
+            raise InputError(f"blocks per step must be at least 1, got {settings['blocks_per_step']}")
+
+    def _slots(self, blocks_per_step: int) -> list[int]:
+        """The blocks this process draws in each step (:meth:`_step`)."""
+        if not self.distributed:
+            return list(range(blocks_per_step))
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            raise InputError("distributed training needs a torch.distributed process group; start it with torchrun")
+        return [dist.get_rank()]  # one block per process of the group
+
+    @staticmethod
+    def _check_shapes(image, labels, mode: str, model: Optional[Model]) -> Layout:
+        """The image's layout for ``mode``, once labels (and a continued model) fit it."""
+        layout = Layout.for_image(mode, image.shape)
         spatial = image.shape[:layout.spatial_ndim]
         expected = spatial[:layout.labels_ndim()]
         if labels.shape != expected:
@@ -235,17 +272,23 @@ class Trainer:
         if model is not None and layout.image_channels != model.layout.image_channels:
             raise InputError(f"the model expects {model.layout.image_channels} image channels, "
                              f"this image has {layout.image_channels}")
-        # Labels are held sparse: the labelled voxels' coordinates (C order) and classes.
-        points, values = labelled_voxels(labels)
-        values, class_ids = prepare_labels(values, model.class_ids if model is not None else None)
+        return layout
+
+    def _network_input(self, image, layout: Layout, model: Optional[Model]):
+        """The image as the network reads it (a cube's bands binned) and the full layout:
+        flattened depth, bands as channels, mask channel (a continued model's, else the
+        preset's)."""
+        preset, mode = self.preset, layout.mode
+        if mode != "volume":
+            image = np.asarray(image)  # maps, cubes and 2D images are small: only volumes stay lazy
         self.nonfinite = count_nonfinite(image)
         if self.nonfinite:
             warnings.warn(f"{self.nonfinite} NaN or Inf samples in the image are masked out of training",
-                          stacklevel=2)
-        if layout.mode == "volume":
+                          stacklevel=3)
+        if mode == "volume":
             flattened = model.layout.flattened if model is not None else preset.flatten
             layout = replace(layout, flattened=bool(flattened))
-        if layout.mode == "spectral":
+        if mode == "spectral":
             # Neighbouring bands are averaged so the whole spectrum fits the network's reach.
             band_bin = model.layout.band_bin if model is not None else band_bin_for(image.shape[2], preset.max_bands)
             as_channels = (model.layout.bands_as_channels if model is not None
@@ -256,78 +299,73 @@ class Trainer:
             image = bin_bands(image, band_bin)
         layout = replace(layout, mask_channel=bool(model.layout.mask_channel if model is not None
                                                    else preset.head_for(mode) and preset.mask_channel))
-        n_classes = len(class_ids)
-        if model is None:
-            center, scale = robust_statistics(image, layout, seed=seed) if is_small(image) else \
-                sampled_statistics(image, layout, seed=seed)
-            n_bands = image.shape[2] if layout.mode == "spectral" else 1
-            if preset.head_for(mode):
-                channels = max(preset.min_channels, n_classes + 1)
-                in_channels = layout.input_channels(n_bands)
-            else:
-                channels = max(preset.min_channels, n_classes + 1, layout.input_channels(n_bands))
-                in_channels = channels
-            n_members = preset.members_for(mode) if members is None else int(members)
-            if n_members < 1:
-                raise InputError(f"members must be at least 1, got {n_members}")
-            nets = []
-            with torch.random.fork_rng(devices=[]):
-                for member in range(n_members):
-                    torch.manual_seed(member_seed(seed, member))
-                    nets.append(Model.build_net(preset, layout, in_channels, channels))
-            names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
-            model = Model(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
-                          class_ids=class_ids,
-                          class_names=names[:n_classes], center=center, scale=scale,
-                          axes=list(axes) if axes is not None else [])
+        return image, layout
+
+    def _new_model(self, image, layout: Layout, class_ids: list[int], members: Optional[int],
+                   class_names: Optional[Sequence[str]], axes: Optional[Sequence[str]]) -> Model:
+        """Untrained member networks, with the image's normalisation."""
+        preset, mode, n_classes = self.preset, layout.mode, len(class_ids)
+        center, scale = (robust_statistics(image, layout, seed=self.seed) if is_small(image)
+                         else sampled_statistics(image, layout, seed=self.seed))
+        n_bands = image.shape[2] if mode == "spectral" else 1
+        if preset.head_for(mode):
+            channels = max(preset.min_channels, n_classes + 1)
+            in_channels = layout.input_channels(n_bands)
         else:
-            if members is not None and members != len(model.nets):
-                raise InputError(f"the model has {len(model.nets)} member network(s), not {members}; "
-                                 f"continue with as many or train a new model")
-            model = copy.deepcopy(model)
-            if n_classes > model.channels:
-                raise InputError(f"the labels now have {n_classes} classes but the model has room for "
-                                 f"{model.channels}; train a new model")
-            model.class_ids = class_ids
-        if len(model.class_names) < n_classes:
+            channels = max(preset.min_channels, n_classes + 1, layout.input_channels(n_bands))
+            in_channels = channels
+        n_members = preset.members_for(mode) if members is None else int(members)
+        nets = []
+        with torch.random.fork_rng(devices=[]):
+            for member in range(n_members):
+                torch.manual_seed(member_seed(self.seed, member))
+                nets.append(Model.build_net(preset, layout, in_channels, channels))
+        names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
+        return Model(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
+                     class_ids=class_ids, class_names=names[:n_classes], center=center, scale=scale,
+                     axes=list(axes) if axes is not None else [])
+
+    @staticmethod
+    def _continued_model(model: Model, class_ids: list[int], members: Optional[int]) -> Model:
+        """A copy of ``model`` to train on, with room checked for the labels' classes."""
+        if members is not None and members != len(model.nets):
+            raise InputError(f"the model has {len(model.nets)} member network(s), not {members}; "
+                             f"continue with as many or train a new model")
+        if len(class_ids) > model.channels:
+            raise InputError(f"the labels now have {len(class_ids)} classes but the model has room for "
+                             f"{model.channels}; train a new model")
+        model = copy.deepcopy(model)
+        model.class_ids = class_ids
+        if len(model.class_names) < len(class_ids):
             model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
-        self.model, self.layout = model, layout
-        self.n_classes = n_classes
-        #: The flattened depth of the image (volumes of a flattening layout), for predictions to reuse.
-        self.flattened_depth = (flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
-                                if layout.flattened else None)
-        self.image = image
-        multiple = model.net.input_multiple
-        #: The network's spatial shape of the image, padded to a multiple of its coarsening.
-        self.padded_shape = tuple(s + (-s % multiple) for s in image.shape[:layout.network_ndim])
+        return model
+
+    def _use_labels(self, points: np.ndarray, values: np.ndarray, validation_fraction: float) -> None:
+        """Keep the labelled voxels with data, hold some out, and weigh the classes."""
         # A labelled voxel without data is dropped (a pixel of a cube if any band is missing).
-        keep = finite_at(image, points, layout)
+        keep = finite_at(self.image, points, self.layout)
         self._points, self._values = points[keep], values[keep]
         self._split_validation(validation_fraction)
-        self.block = self._block_shape(block or preset.block_for(mode), multiple)
-        counts = np.bincount(self._values[self._train], minlength=n_classes + 1)[1:].astype(np.float64)
+        counts = np.bincount(self._values[self._train], minlength=self.n_classes + 1)[1:].astype(np.float64)
         if np.count_nonzero(counts) < 2:
             raise InputError("after holding out validation voxels fewer than two classes remain; label more voxels")
-        weight = counts.sum() / (n_classes * np.maximum(counts, 1))
+        weight = counts.sum() / (self.n_classes * np.maximum(counts, 1))
         self.class_weight = torch.tensor(np.where(counts > 0, weight, 0), dtype=torch.float32, device=self.device)
-        self._stop = threading.Event()
-        self.history: list[Progress] = []
-        #: Validation accuracy of each design raced (``{"bare": ..., "head": ...}``) once
-        #: the race is over, else None.
-        self.race: Optional[dict[str, float]] = None
-        #: Trainers of the other designs in the race, until it is decided.
-        self.rivals: list[Trainer] = []
-        if (not continued and not self.distributed and layout.mode != "spectral" and len(self._validation_points)
-                and round(self.iterations * preset.race) >= MIN_RACE_ITERATIONS):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # this trainer has already warned about the image
-                rival = Trainer(raw_image, raw_labels, preset=replace(preset, head=not preset.head, race=0.0),
-                                mode=mode, iterations=self.iterations, learning_rate=learning_rate, block=block,
-                                members=members, seed=seed, device=device, class_names=class_names,
-                                validation_fraction=validation_fraction, validate_every=validate_every,
-                                axes=axes, flattened_depth=self.flattened_depth, blocks_per_step=blocks_per_step)
-            rival._stop = self._stop
-            self.rivals.append(rival)
+
+    def _should_race(self) -> bool:
+        """Whether a rival design trains beside this one (:attr:`Preset.race`): volumes and
+        2D images, on one process, with held-out labels to judge by and iterations enough."""
+        return (not self.distributed and self.layout.mode != "spectral" and len(self._validation_points) > 0
+                and round(self.iterations * self.preset.race) >= MIN_RACE_ITERATIONS)
+
+    def _add_rival(self, image, labels, **settings) -> None:
+        """A trainer of the other design (with the head if this one has none, and back)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # this trainer has already warned about the image
+            rival = Trainer(image, labels, preset=replace(self.preset, head=not self.preset.head, race=0.0),
+                            **settings)
+        rival._stop = self._stop
+        self.rivals.append(rival)
 
     # -- setup -----------------------------------------------------------------------
     def _split_validation(self, fraction: float) -> None:
