@@ -419,12 +419,10 @@ def _predict(args) -> int:
 
 
 def _predict_chunked(args) -> int:
-    import shutil
-
     import numpy as np
 
     from .io.attributes import ATTRIBUTE_KEY, axis_attributes
-    from .train import Model, Predictor
+    from .train import Model
     from .train.blockwise import ChunkedOutputs, ImageSource, predict_to_zarr
 
     outputs = [args.out, args.probabilities, args.uncertainty]
@@ -435,11 +433,6 @@ def _predict_chunked(args) -> int:
     _check_outputs(outputs, args.overwrite or args.resume)  # a resumed run continues its stores
     model = Model.load(args.model)
     image = _read(args.image, args)
-    Predictor(model, device=args.device, block=args.block).check_image(tuple(image.shape), image.axes)
-    if not args.resume:  # only now that the model fits the image: a refused run keeps the old stores
-        for path in outputs:
-            if path and Path(path).exists():
-                shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
     options = {k: getattr(args, f"segy_{k}") for k in ("inline_byte", "crossline_byte", "domain")
                if getattr(args, f"segy_{k}", None) is not None}
     source = ImageSource(str(args.image), {f"segy_{k}": v for k, v in options.items()})
@@ -450,7 +443,7 @@ def _predict_chunked(args) -> int:
     summary = predict_to_zarr(model, image.data, ChunkedOutputs(*outputs), source=source, chunks=args.chunks or 256,
                               resume=args.resume, workers=args.workers, scheduler=args.scheduler,
                               attributes=attributes, progress=bar.update, device=args.device, block=args.block,
-                              ordered_units=args.ordered_units)
+                              ordered_units=args.ordered_units, axes=image.axes)
     if summary["masked"]:
         _warn(f"{summary['masked']} voxels of {args.image} hold NaN or Inf samples and are masked out of the "
               f"prediction (label 0)")

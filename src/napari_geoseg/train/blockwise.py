@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -101,6 +101,8 @@ def _create_or_check(path: str, shape, chunks, dtype, attributes: dict, resume: 
                              f"resumed; remove it, or predict into another store")
         return array
     fill = np.nan if np.dtype(dtype).kind == "f" else 0
+    if Path(path).is_file():
+        Path(path).unlink()  # an old file in the store's place (the caller allowed overwriting)
     array = zarr.open_array(store=path, mode="w", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
     array.attrs.update({**attributes, "geoseg_prediction": fingerprint})
     return array
@@ -132,7 +134,7 @@ def _predict_chunk(index: int, box: tuple[slice, ...], model, source, outputs: C
 def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[ImageSource] = None,
                     chunks: int = 256, resume: bool = False, workers: int = 1, scheduler: Optional[str] = None,
                     attributes: Optional[dict] = None, progress: Optional[Callable[[int, int], None]] = None,
-                    **options: Any) -> dict:
+                    axes: Optional[Sequence[str]] = None, **options: Any) -> dict:
     """Predict ``image`` chunk by chunk into zarr stores.
 
     Parameters
@@ -157,6 +159,9 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
         Attributes of the stores (axes, scale, units).
     progress : callable, optional
         ``progress(done, total)`` after every chunk.
+    axes : sequence of str, optional
+        The image's axis names, as read: the model is checked against them
+        (:meth:`~napari_geoseg.train.Predictor.check_image`) before any store is touched.
     **options
         For :class:`~napari_geoseg.train.Predictor`: ``device``, ``block``, ``flips``,
         ``ordered_units``.
@@ -175,7 +180,7 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     if (workers > 1 or scheduler) and source is None:
         raise InputError("workers open the image from its file: predict a file, or use one worker")
     predictor = Predictor(model, **options)
-    layout = predictor.check_image(tuple(image.shape))
+    layout = predictor.check_image(tuple(image.shape), axes)  # before any store is touched
     shape = predictor.output_shape(tuple(image.shape))
     grid = tuple(min(chunks, s) for s in shape)
     settings = {"chunks": grid, **{k: str(v) for k, v in options.items()}}
