@@ -225,3 +225,16 @@ def test_training_too_large_for_memory_is_refused_with_the_block_option(volume, 
     errors = [m for m in of(Message, events) if m.level == "error"]
     assert errors and "training needs about" in errors[0].text and errors[0].option == "block"
     assert of(Finished, events)[-1].reason == "error" and session.latest_model() is None
+
+
+def test_the_warm_up_trains_and_predicts_without_error(caplog):
+    # It only gives a head start, so a failure is logged, not raised: check the log.
+    import logging
+
+    from napari_geoseg.train.session import warm_up
+
+    caplog.set_level(logging.DEBUG, logger="napari_geoseg.train.session")
+    thread = warm_up()
+    thread.join(120)
+    assert not thread.is_alive()
+    assert "warm-up failed" not in caplog.text
