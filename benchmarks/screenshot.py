@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     viewer = napari.Viewer(show=True, title="napari-geoseg: interactive segmentation")
-    viewer.window.resize(1500, 950)
+    viewer.window.resize(1600, 1000)
     viewer.open_sample("napari-geoseg", "seismic_truth")
     image, truth, labels = (viewer.layers[n] for n in ("synthetic seismic", "true units", "borehole labels"))
     _, widget = viewer.window.add_plugin_dock_widget("napari-geoseg", "Interactive segmentation")

@@ -70,10 +70,13 @@ class TrainingPlot(QWidget):
         painter.setPen(ACCURACY_COLOUR)
         painter.drawText(QPointF(area.right() + 4, area.top() + metrics.ascent()), "1")
         painter.drawText(QPointF(area.right() + 4, area.bottom()), "0")
-        label = "validation accuracy"
+        # The longer wording where the widget is wide enough, so labels never overlap.
+        label, count = "validation accuracy", f"{last} iterations"
+        free = area.width() - metrics.horizontalAdvance("loss") - 16
+        if metrics.horizontalAdvance(label) + metrics.horizontalAdvance(count) > free:
+            label, count = "accuracy", f"{last} it."
         painter.drawText(QPointF(area.right() - metrics.horizontalAdvance(label), bottom), label)
         painter.setPen(text)
-        count = f"{last} iterations"
         painter.drawText(QPointF(area.center().x() - metrics.horizontalAdvance(count) / 2, bottom), count)
 
     @staticmethod
