@@ -150,6 +150,9 @@ class SegmentationWidget(QWidget):
         self._apply_choices: list = []
         self._last_session: Optional[LiveSession] = None
         self._session: Optional[LiveSession] = None
+        self._session_layers: Optional[tuple] = None  # the running session's (image, labels) layers
+        self._progress_text = ""  # the last training progress, for the status line
+        self._was_docked = False  # closing an undocked widget is not closing the viewer
         self._threads: list = []  # every thread not yet joined (sessions stopping, prediction jobs)
         self._jobs: dict = {}  # PredictionJob -> image layer
         self._outputs: dict = {}  # image layer id -> OutputLayers
@@ -688,7 +691,6 @@ class SegmentationWidget(QWidget):
                     self.status_label.setText(self._progress_text + " - done; paint more to continue"
                                               if self.live_check.isChecked() else self._progress_text + " - done")
 
-    _progress_text = ""
 
     def _show_training(self, update: TrainingUpdate) -> None:
         progress = update.progress
@@ -871,8 +873,6 @@ class SegmentationWidget(QWidget):
             widget.setEnabled(not training)
         self.design.set_editable(not training)
 
-    _session_layers = None
-
     # -- closing ---------------------------------------------------------------------------
     def close_session(self) -> None:
         """Stop everything and wait (bounded) for the threads; the widget is unusable after."""
@@ -894,6 +894,7 @@ class SegmentationWidget(QWidget):
     def event(self, event) -> bool:
         # Removed from its dock (the dock's close button, or the viewer closing): stop.
         if event.type() == QEvent.Type.ParentChange:
+            # getattr: Qt may send this while QWidget.__init__ runs, before __init__ sets it.
             if self.parent() is None and getattr(self, "_was_docked", False):
                 self.close_session()
             elif self.parent() is not None:

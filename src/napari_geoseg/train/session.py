@@ -561,8 +561,8 @@ def warm_up() -> threading.Thread:
 
     def run() -> None:
         try:
-            from . import Predictor, Trainer
             from ..data import synthetic_seismic
+            from . import Predictor, Trainer
 
             volume = synthetic_seismic((16, 16, 16), n_boreholes=2, seed=0)
             trainer = Trainer(volume.image, volume.labels, iterations=2, block=16, validate_every=1)
