@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--name", default="scale", help="results file name (default scale)")
     parser.add_argument("--throughput", type=int, nargs="*", default=[256],
                         help="sizes on which prediction also runs with 2 workers (default 256)")
+    parser.add_argument("--chunks", type=int, help="geoseg predict --chunks (default: its own)")
     args = parser.parse_args(argv)
     _common.ensure_package()
     rows, results = [], []
@@ -91,8 +92,9 @@ def main(argv=None) -> int:
             rows.append([f"{side}x{side}x{args.depth}", "train", 1, f"{seconds:.1f}", f"{peak:.0f}", ""])
             for workers in ([1, 2] if side in args.throughput else [1]) if "predict" in args.commands else []:
                 out = folder / f"p_{side}_{workers}.zarr"
+                chunks = ["--chunks", str(args.chunks)] if args.chunks else []
                 seconds, peak, _ = run(["predict", "--model", str(model), "--image", str(image), "--out", str(out),
-                                        "--workers", str(workers)])
+                                        "--workers", str(workers), *chunks])
                 rate = voxels / seconds
                 entry[f"predict_{workers}_s"], entry[f"predict_{workers}_peak_mib"] = seconds, peak
                 entry[f"predict_{workers}_voxels_per_s"] = rate

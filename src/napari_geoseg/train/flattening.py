@@ -33,10 +33,11 @@ from scipy.fft import dctn, idctn
 __all__ = ["local_dips", "integrate_dips", "FlattenedDepth", "flattened_depth_of", "MAX_FLATTENING_VOXELS"]
 
 #: Volumes with more voxels have their shift solved on a grid of groups of traces: the
-#: shift is a smooth, structural field.
-MAX_FLATTENING_VOXELS = 1 << 22
+#: shift is a smooth, structural field. The solve holds a few float64 copies of that grid,
+#: so this bounds its memory (about 70 MiB) whatever the survey's size.
+MAX_FLATTENING_VOXELS = 1 << 20
 #: Voxels of one lateral tile (halo included) whose dips are measured at once.
-TILE_VOXELS = 1 << 22
+TILE_VOXELS = 1 << 21
 #: Gaussian scales (voxels) of the derivatives and of the dip window.
 DIP_SCALES = (1.0, 4.0)
 
@@ -78,16 +79,21 @@ def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: fl
     volume = np.asarray(volume, dtype=np.float32)
     if volume.ndim != 3:
         raise ValueError(f"local_dips needs a 3D volume, got shape {volume.shape}")
-    gradient = [ndimage.gaussian_filter(volume, gradient_sigma, order=order)
-                for order in ((1, 0, 0), (0, 1, 0), (0, 0, 1))]
-    vertical = gradient[2]
+    # One lateral derivative at a time, products in place: a tile's working memory is a
+    # few copies of it, not ten.
+    vertical = ndimage.gaussian_filter(volume, gradient_sigma, order=(0, 0, 1))
     zz = ndimage.gaussian_filter(vertical * vertical, window_sigma)
     # A little damping keeps flat-lying, quiet zones at zero dip instead of noise.
     zz += 1e-3 * float(zz.mean()) + np.finfo(np.float32).tiny
     dips = []
-    for lateral in gradient[:2]:
-        cross = ndimage.gaussian_filter(lateral * vertical, window_sigma)
-        dips.append(np.clip(-cross / zz, -max_dip, max_dip).astype(np.float32))
+    for order in ((1, 0, 0), (0, 1, 0)):
+        lateral = ndimage.gaussian_filter(volume, gradient_sigma, order=order)
+        lateral *= vertical
+        cross = ndimage.gaussian_filter(lateral, window_sigma)
+        del lateral
+        cross /= zz
+        np.negative(cross, out=cross)
+        dips.append(np.clip(cross, -max_dip, max_dip, out=cross).astype(np.float32, copy=False))
     return dips[0], dips[1]
 
 

@@ -16,7 +16,7 @@ __all__ = ["array_like", "labelled_voxels", "count_nonfinite", "finite_at", "is_
            "SLAB_BYTES", "SMALL_BYTES"]
 
 #: Bytes read per slab when scanning an image or labels.
-SLAB_BYTES = 64 * 2**20
+SLAB_BYTES = 16 * 2**20
 #: Images up to this size (as float32) get their statistics from all their values, as
 #: before the out-of-core path existed; larger ones from a sample of blocks, so that
 #: training never holds a copy of a large image.
@@ -37,26 +37,46 @@ def _slabs(data):
     return [slice(start, min(start + step, data.shape[0])) for start in range(0, data.shape[0], step)]
 
 
+def _boxes(data) -> list[tuple[slice, ...]]:
+    """Boxes covering ``data`` of about :data:`SLAB_BYTES` at most.
+
+    A chunked array (zarr, dask) is covered by boxes of whole chunks along its first two
+    axes, so reading a box never decompresses a chunk it does not use and memory does
+    not grow with the width of the survey; other arrays by slabs of the first axis.
+    """
+    chunks = getattr(data, "chunks", None)
+    if not chunks or data.ndim < 2:
+        return [(slab,) for slab in _slabs(data)]
+    c0, c1 = (int(c[0]) if isinstance(c, tuple) else int(c) for c in chunks[:2])
+    rest = int(np.prod(data.shape[2:], dtype=np.int64)) * np.dtype(data.dtype).itemsize
+    c1 *= max(1, SLAB_BYTES // max(c0 * c1 * rest, 1))
+    return [(slice(a, min(a + c0, data.shape[0])), slice(b, min(b + c1, data.shape[1])))
+            for a in range(0, data.shape[0], c0) for b in range(0, data.shape[1], c1)]
+
+
 def labelled_voxels(labels) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates ``(N, ndim)`` (in C order) and values of the non-zero voxels of ``labels``."""
     points, values = [], []
-    for slab in _slabs(labels):
-        block = np.asarray(labels[slab])
+    for box in _boxes(labels):
+        block = np.asarray(labels[box])
         index = np.nonzero(block)
         values.append(block[index])
         coordinates = np.stack(index, axis=1).astype(np.int64)
-        coordinates[:, 0] += slab.start
+        for axis, piece in enumerate(box):
+            coordinates[:, axis] += piece.start
         points.append(coordinates)
     if not points:
         return np.zeros((0, labels.ndim), np.int64), np.zeros(0, np.asarray(labels[:0]).dtype)
-    return np.concatenate(points), np.concatenate(values)
+    points, values = np.concatenate(points), np.concatenate(values)
+    order = np.lexsort(points.T[::-1])  # C order whatever the boxes
+    return points[order], values[order]
 
 
 def count_nonfinite(image) -> int:
-    """NaN and Inf samples of ``image`` (0 for integer images), read a slab at a time."""
+    """NaN and Inf samples of ``image`` (0 for integer images), read a box at a time."""
     if not np.issubdtype(np.dtype(image.dtype), np.floating):
         return 0
-    return int(sum(np.count_nonzero(~np.isfinite(np.asarray(image[slab]))) for slab in _slabs(image)))
+    return int(sum(np.count_nonzero(~np.isfinite(np.asarray(image[box]))) for box in _boxes(image)))
 
 
 def finite_at(image, points: np.ndarray, layout: Layout) -> np.ndarray:
@@ -67,11 +87,15 @@ def finite_at(image, points: np.ndarray, layout: Layout) -> np.ndarray:
         values = image[tuple(points.T)]
         return np.isfinite(values.reshape(len(points), -1)).all(1)
     finite = np.ones(len(points), bool)
-    for first in np.unique(points[:, 0]):  # one slab of the first axis per distinct index
-        rows = points[:, 0] == first
-        block = np.asarray(image[int(first)])
-        values = block[tuple(points[rows, 1:].T)]
-        finite[rows] = np.isfinite(values.reshape(int(rows.sum()), -1)).all(1)
+    # One trace (or row) per distinct pair of first coordinates: labels come in wells and
+    # strokes, so few are read, and each read touches one chunk column.
+    lead = min(2, points.shape[1])
+    pairs, inverse = np.unique(points[:, :lead], axis=0, return_inverse=True)
+    for k, pair in enumerate(pairs):
+        rows = inverse.ravel() == k
+        block = np.asarray(image[tuple(int(v) for v in pair)])
+        values = block[tuple(points[rows, lead:].T)] if points.shape[1] > lead else block
+        finite[rows] = np.isfinite(np.reshape(values, (int(rows.sum()), -1))).all(1)
     return finite
 
 
@@ -80,16 +104,17 @@ def is_small(image) -> bool:
     return int(np.prod(image.shape, dtype=np.int64)) * 4 <= SMALL_BYTES
 
 
-def sampled_statistics(image, layout: Layout, seed: int = 0, blocks: int = 64,
-                       side: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def sampled_statistics(image, layout: Layout, seed: int = 0, blocks: int = 64, side: int = 32,
+                       max_samples: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~napari_geoseg.train.layout.robust_statistics` of ``blocks`` random blocks.
 
-    Each block is ``side`` voxels along the lateral axes and whole along the others, so
-    a sample of about a million values reads a few hundred MiB at most, whatever the
-    image's size.
+    Each block is ``side`` voxels along the lateral axes and whole along the others, and
+    at most ``max_samples / blocks`` of its rows of values are kept, so memory holds one
+    block and a sample of about a million values whatever the image's size.
     """
     rng = np.random.default_rng(seed)
     samples = []
+    per_block = max(max_samples // blocks, 1)
     for _ in range(blocks):
         box = []
         for axis, size in enumerate(image.shape):
@@ -99,5 +124,8 @@ def sampled_statistics(image, layout: Layout, seed: int = 0, blocks: int = 64,
             else:
                 box.append(slice(None))
         values = np.asarray(image[tuple(box)], np.float32)
-        samples.append(values.reshape(-1, layout.statistic_columns(values.shape)))
+        values = values.reshape(-1, layout.statistic_columns(values.shape))
+        if values.shape[0] > per_block:
+            values = values[np.sort(rng.choice(values.shape[0], per_block, replace=False))]
+        samples.append(values)
     return column_statistics(np.concatenate(samples))
