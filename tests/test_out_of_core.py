@@ -66,3 +66,29 @@ def test_sampled_statistics_match_the_whole_volume(volume):
     center, scale = reading.sampled_statistics(volume.image, layout, blocks=16, side=16)
     whole_center, whole_scale = robust_statistics(volume.image, layout)
     assert abs(center[0] - whole_center[0]) < 0.1 * whole_scale[0] and abs(scale[0] / whole_scale[0] - 1) < 0.1
+
+
+def test_chunked_arrays_are_read_by_chunk_aligned_boxes(tmp_path, monkeypatch):
+    # Labels, NaN counts and the data at labelled voxels come out as from the numpy array,
+    # read in boxes of whole chunks (small here, so that there are many).
+    monkeypatch.setattr(reading, "SLAB_BYTES", 600)
+    rng = np.random.default_rng(0)
+    image = rng.standard_normal((10, 9, 8)).astype(np.float32)
+    image[rng.random(image.shape) < 0.05] = np.nan
+    labels = np.where(rng.random(image.shape) < 0.1, rng.integers(1, 4, image.shape), 0).astype(np.uint8)
+    stored = {}
+    for name, data in (("image", image), ("labels", labels)):
+        stored[name] = zarr.open_array(str(tmp_path / f"{name}.zarr"), mode="w", shape=data.shape, chunks=(4, 3, 8),
+                                       dtype=data.dtype)
+        stored[name][:] = data
+    boxes = reading._boxes(stored["image"])
+    assert all(box[0].start % 4 == 0 and box[1].start % 3 == 0 for box in boxes) and len(boxes) > 4
+    points, values = reading.labelled_voxels(stored["labels"])
+    np.testing.assert_array_equal(points, np.argwhere(labels))  # C order, as from numpy
+    np.testing.assert_array_equal(values, labels[labels > 0])
+    assert reading.count_nonfinite(stored["image"]) == np.count_nonzero(np.isnan(image))
+    from napari_geoseg.train.layout import Layout
+
+    layout = Layout("volume", 3, 1)
+    np.testing.assert_array_equal(reading.finite_at(stored["image"], points, layout),
+                                  reading.finite_at(image, points, layout))
