@@ -373,3 +373,9 @@ def test_statistics_sampled_from_blocks_are_per_band_too():
     center, scale = sampled_statistics(cube, layout, blocks=8, side=16)
     np.testing.assert_allclose(center, np.arange(6) * 100, atol=0.2)
     np.testing.assert_allclose(scale, 1, atol=0.2)
+
+
+def test_a_new_model_names_every_class_even_with_fewer_names_given(volume):
+    trainer = Trainer(volume.image, volume.labels, iterations=1, class_names=["top"])
+    assert len(trainer.model.class_names) == len(trainer.model.class_ids) == 3
+    assert trainer.model.class_names == ["top", "class 2", "class 3"]

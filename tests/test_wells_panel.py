@@ -124,3 +124,13 @@ def test_horizons_of_the_prediction(panel_on, qtbot, tmp_path, monkeypatch):
     assert panel.write_horizons(tmp_path / "h.csv") == shape[0] * shape[1]
     rows = list(csv.DictReader(open(tmp_path / "h.csv")))
     assert rows[0]["horizon"] == "top class 2" and float(rows[0]["depth"]) == 9.5
+
+
+def test_wells_on_a_plain_image_layer_use_array_indices(make_napari_viewer, qtbot, tmp_path):
+    # An image layer napari made itself (no geometry from this plugin's reader).
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-geoseg", "Interactive segmentation")
+    widget.image_layer = viewer.add_image(np.zeros((12, 10, 16), np.float32), name="plain")
+    survey = widget.wells.survey()
+    assert tuple(survey.shape) == (12, 10, 16) and survey.geometry is None
+    widget._warm_up.join(120)  # a torch thread still running at exit aborts the interpreter

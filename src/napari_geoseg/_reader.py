@@ -158,9 +158,9 @@ def volume_mode(volume: Volume, labels_ndim: Optional[int] = None) -> str:
     Returns
     -------
     str
-        ``"image"`` for 2D data; ``"volume"`` for SEG-Y and other 3D data; ``"spectral"``
-        for ENVI and MATLAB cubes, cubes whose last axis is named like a band axis, and
-        3D images with 2D labels.
+        ``"image"`` for 2D data; ``"volume"`` for SEG-Y and other 3D data, and for any 3D
+        data with labels of its whole shape; ``"spectral"`` for ENVI and MATLAB cubes,
+        cubes whose last axis is named like a band axis, and 3D images with 2D labels.
     """
     if volume.geometry is not None:
         bands: Optional[bool] = False  # a survey: the last axis is its samples

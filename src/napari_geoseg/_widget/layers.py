@@ -180,13 +180,13 @@ class OutputLayers:
                 "metadata": copying.deepcopy(dict(image.metadata))}
 
     def _target(self, layer, shape, dtype, make, name: str):
-        """``layer`` if it still fits, else a new layer from ``make(zeros)``."""
+        """``layer`` if it still fits, else it with new zeros, else a new layer from ``make(zeros)``."""
         if self._alive(layer) and tuple(layer.data.shape) == tuple(shape) and layer.data.dtype == dtype:
-            return layer, False
+            return layer
         if self._alive(layer):
             layer.data = self._empty(shape, dtype, name)
-            return layer, True
-        return make(self._empty(shape, dtype, name)), True
+            return layer
+        return make(self._empty(shape, dtype, name))
 
     def prepare(self, *, colormap=None, uncertainty: bool = True, dtype=np.uint8) -> None:
         """Create the prediction (and uncertainty) layers, empty, if they do not exist yet.
@@ -210,11 +210,11 @@ class OutputLayers:
                                          **self._geometry(ndim))
 
         if not self._alive(self.prediction):
-            self.prediction, _ = self._target(self.prediction, full_shape, np.dtype(dtype), make_prediction,
-                                              "prediction")
+            self.prediction = self._target(self.prediction, full_shape, np.dtype(dtype), make_prediction,
+                                           "prediction")
         if uncertainty and not self._alive(self.uncertainty):
-            self.uncertainty, _ = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty,
-                                               "uncertainty")
+            self.uncertainty = self._target(self.uncertainty, full_shape, np.float32, make_uncertainty,
+                                            "uncertainty")
 
     def show(self, prediction, box: Optional[tuple[slice, ...]], *, colormap=None, probabilities: bool = True,
              uncertainty: bool = True) -> list:
@@ -243,7 +243,7 @@ class OutputLayers:
                                              contrast_limits=(0, 1), blending="additive", visible=False,
                                              **self._geometry(ndim, leading=1))
 
-            self.probabilities, _ = self._target(self.probabilities, (values.shape[0], *full_shape), np.float32,
+            self.probabilities = self._target(self.probabilities, (values.shape[0], *full_shape), np.float32,
                                                  make_probabilities, "probabilities")
             self.probabilities.data[(slice(None), *out_box)] = values
             written.append(self.probabilities)

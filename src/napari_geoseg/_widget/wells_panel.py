@@ -145,7 +145,7 @@ class WellsPanel(QWidget):
         engine = _layers.engine_image(image)
         volume = _like_volume(engine, _layers._info(image))
         if volume is None:  # a layer from elsewhere: array indices
-            from .io import Volume
+            from ..io import Volume
 
             volume = Volume(np.broadcast_to(np.zeros((), np.float32), engine.shape), source=image.name)
         return volume

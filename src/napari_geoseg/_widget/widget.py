@@ -439,13 +439,16 @@ class SegmentationWidget(QWidget):
         image, labels = self.image_layer, self.labels_layer
         if self._closed or image is None or labels is None or image not in self.viewer.layers:
             return
+        with contextlib.suppress(GeosegError):  # an image the engine cannot use: Train says why
+            if tuple(labels.data.shape) == tuple(_layers.labels_shape(image)):  # labels of this image
+                self._make_outputs(image)
+
+    def _make_outputs(self, image) -> None:
+        """The prediction layer of ``image`` now, the uncertainty layer one event-loop turn
+        later (each pause is one layer's, not both together); existing ones are kept."""
         outputs = self._outputs_for(image)
-        try:
-            outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
-        except GeosegError:
-            return  # an image the engine cannot use: Train says why
+        outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
         if self.uncertainty_check.isChecked():
-            # One layer per turn: each pause is one layer's, not both together.
             QTimer.singleShot(0, lambda: self._prepare_uncertainty(outputs))
         self._keep_labels_on_top()
 
@@ -548,13 +551,7 @@ class SegmentationWidget(QWidget):
             session.set_focus(_layers.focus_point(self.viewer, image))
         self._session, self._session_layers = session, (image, labels_layer)
         self._last_session = session
-        # Normally made when the layers were chosen (_prepare_outputs); one layer per
-        # event-loop turn otherwise.
-        outputs = self._outputs_for(image)
-        outputs.prepare(colormap=self._colormap() if self.class_table.count() else None, uncertainty=False)
-        if self.uncertainty_check.isChecked():
-            QTimer.singleShot(0, lambda: self._prepare_uncertainty(outputs))
-        self._keep_labels_on_top()
+        self._make_outputs(image)  # normally there already, made when the layers were chosen
         self._handed = labels
         self.labels_generation, self.shown_generation = 0, -1
         self._started = time.perf_counter()
@@ -712,7 +709,7 @@ class SegmentationWidget(QWidget):
         return outputs
 
     def _prepare_uncertainty(self, outputs: _layers.OutputLayers) -> None:
-        if outputs.image_layer in self.viewer.layers:
+        if not self._closed and outputs.image_layer in self.viewer.layers:
             outputs.prepare(uncertainty=True)
             self._keep_labels_on_top()
 

@@ -31,8 +31,8 @@ MODES = ("volume", "spectral", "image")
 def infer_mode(image_shape: tuple[int, ...], labels_shape: tuple[int, ...] | None = None, *,
                bands: bool | None = None, name: str = "the image") -> str:
     """How the engine treats an image: ``"volume"``, ``"spectral"`` (a hyperspectral
-    cube) or ``"image"`` (2D). The one place the mode is guessed: the command line, the
-    reader and the widget all ask here.
+    cube) or ``"image"`` (2D). The one place the mode is guessed: the Trainer (and so the
+    command line, from the shapes alone), the reader and the widget all ask here.
 
     Parameters
     ----------
@@ -45,7 +45,8 @@ def infer_mode(image_shape: tuple[int, ...], labels_shape: tuple[int, ...] | Non
     bands : bool, optional
         What the file says of the last axis: True, bands (an ENVI or MATLAB cube, an
         axis named like bands); False, a spatial axis (a seismic survey's samples); None,
-        nothing, and the shapes decide (3 axes without labels: a volume).
+        nothing, and the shapes decide (3 axes without labels: a volume). Labels of the
+        image's whole shape make it a volume whatever the file says.
     name : str
         The image in messages.
 
@@ -162,6 +163,8 @@ class Layout:
         """How many centres and scales :func:`robust_statistics` gives for an image of
         ``image_shape`` (binned bands): one per image channel, or one per band and
         channel (band-major) with :attr:`band_statistics`."""
+        if self.band_statistics and not self.bands_as_channels:
+            raise ValueError("per-band statistics need the bands as input channels")
         return self.image_channels * (image_shape[2] if self.band_statistics else 1)
 
     def input_channels(self, n_bands: int) -> int:
@@ -220,7 +223,8 @@ def column_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for c in range(values.shape[1]):
         finite = values[:, c][np.isfinite(values[:, c])]
         if finite.size == 0:
-            raise InputError("the image holds no finite values (all NaN or Inf)")
+            where = f" in band or channel {c}" if values.shape[1] > 1 else ""
+            raise InputError(f"the image holds no finite values{where} (all NaN or Inf)")
         q1, median, q3 = np.percentile(finite, [25, 50, 75])
         spread = (q3 - q1) / 1.349
         if not spread > 0:

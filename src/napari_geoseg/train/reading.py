@@ -8,6 +8,8 @@ take the same paths; these functions only decide how much to read at once.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .layout import Layout, column_statistics
@@ -37,6 +39,17 @@ def _slabs(data):
     return [slice(start, min(start + step, data.shape[0])) for start in range(0, data.shape[0], step)]
 
 
+def _box_steps(data) -> tuple[int, ...]:
+    """Box sides along the first axis (and the second, for chunked arrays) of :func:`_boxes`."""
+    chunks = getattr(data, "chunks", None)
+    if not chunks or data.ndim < 2:
+        row = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize)
+        return (max(1, SLAB_BYTES // row),)
+    c0, c1 = (max(int(c[0]) if isinstance(c, tuple) and c else int(c), 1) for c in chunks[:2])
+    rest = int(np.prod(data.shape[2:], dtype=np.int64)) * np.dtype(data.dtype).itemsize
+    return c0, c1 * max(1, SLAB_BYTES // max(c0 * c1 * rest, 1))
+
+
 def _boxes(data) -> list[tuple[slice, ...]]:
     """Boxes covering ``data`` of about :data:`SLAB_BYTES` at most.
 
@@ -44,14 +57,10 @@ def _boxes(data) -> list[tuple[slice, ...]]:
     axes, so reading a box never decompresses a chunk it does not use and memory does
     not grow with the width of the survey; other arrays by slabs of the first axis.
     """
-    chunks = getattr(data, "chunks", None)
-    if not chunks or data.ndim < 2:
-        return [(slab,) for slab in _slabs(data)]
-    c0, c1 = (int(c[0]) if isinstance(c, tuple) else int(c) for c in chunks[:2])
-    rest = int(np.prod(data.shape[2:], dtype=np.int64)) * np.dtype(data.dtype).itemsize
-    c1 *= max(1, SLAB_BYTES // max(c0 * c1 * rest, 1))
-    return [(slice(a, min(a + c0, data.shape[0])), slice(b, min(b + c1, data.shape[1])))
-            for a in range(0, data.shape[0], c0) for b in range(0, data.shape[1], c1)]
+    steps = _box_steps(data)
+    ranges = [range(0, n, step) for n, step in zip(data.shape, steps)]
+    return [tuple(slice(s, min(s + step, n)) for s, step, n in zip(starts, steps, data.shape))
+            for starts in itertools.product(*ranges)]
 
 
 def labelled_voxels(labels) -> tuple[np.ndarray, np.ndarray]:
@@ -87,15 +96,19 @@ def finite_at(image, points: np.ndarray, layout: Layout) -> np.ndarray:
         values = image[tuple(points.T)]
         return np.isfinite(values.reshape(len(points), -1)).all(1)
     finite = np.ones(len(points), bool)
-    # One trace (or row) per distinct pair of first coordinates: labels come in wells and
-    # strokes, so few are read, and each read touches one chunk column.
-    lead = min(2, points.shape[1])
-    pairs, inverse = np.unique(points[:, :lead], axis=0, return_inverse=True)
-    for k, pair in enumerate(pairs):
-        rows = inverse.ravel() == k
-        block = np.asarray(image[tuple(int(v) for v in pair)])
-        values = block[tuple(points[rows, lead:].T)] if points.shape[1] > lead else block
-        finite[rows] = np.isfinite(np.reshape(values, (int(rows.sum()), -1))).all(1)
+    # Each box of :func:`_boxes` that holds labelled points is read once.
+    steps = _box_steps(image)
+    keys = points[:, :len(steps)] // np.asarray(steps)
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    for rows in np.split(order, np.flatnonzero(np.diff(inverse.ravel()[order])) + 1):
+        key = keys[rows[0]]
+        box = tuple(slice(int(i) * s, (int(i) + 1) * s) for i, s in zip(key, steps))
+        block = np.asarray(image[box])
+        local = points[rows].copy()
+        local[:, :len(steps)] -= key * np.asarray(steps)
+        values = block[tuple(local.T)]
+        finite[rows] = np.isfinite(values.reshape(len(rows), -1)).all(1)
     return finite
 
 

@@ -315,14 +315,17 @@ class Trainer:
             channels = max(preset.min_channels, n_classes + 1, layout.input_channels(n_bands))
             in_channels = channels
         n_members = preset.members_for(mode) if members is None else int(members)
+        if n_members < 1:
+            raise InputError(f"members must be at least 1, got {n_members}")
         nets = []
         with torch.random.fork_rng(devices=[]):
             for member in range(n_members):
                 torch.manual_seed(member_seed(self.seed, member))
                 nets.append(Model.build_net(preset, layout, in_channels, channels))
-        names = list(class_names) if class_names is not None else [f"class {v}" for v in class_ids]
+        names = list(class_names or [])[:n_classes]
+        names += [f"class {v}" for v in class_ids[len(names):]]  # fewer names than classes
         return Model(nets=nets, preset=preset, layout=layout, channels=channels, in_channels=in_channels,
-                     class_ids=class_ids, class_names=names[:n_classes], center=center, scale=scale,
+                     class_ids=class_ids, class_names=names, center=center, scale=scale,
                      axes=list(axes) if axes is not None else [])
 
     @staticmethod
