@@ -158,3 +158,23 @@ def test_build_features_checks_the_position_shape():
     with pytest.raises(ValueError, match="position"):
         build_features(np.zeros((4, 4, 4), np.float32), layout, np.zeros(1), np.ones(1), 4,
                        position=np.zeros((4, 4, 3), np.float32))
+
+
+@pytest.mark.parametrize("grid, step", [((7, 5, 9), 3), ((4, 6, 5), 2), ((1, 3, 4), 5)])
+def test_coarse_shift_is_interpolated_as_trilinear_sampling_would(grid, step):
+    # Between the centres of the groups of traces the shift is linear in both lateral
+    # axes; the depth falls on the grid's samples. Same as scipy's map_coordinates.
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    shift = rng.standard_normal(grid).astype(np.float32)
+    full = (grid[0] * step - 1, grid[1] * step - 2, grid[2])
+    box = (slice(1, full[0]), slice(0, full[1] - 1), slice(1, grid[2]))
+    got = FlattenedDepth(shift, step, full).samples(box)
+    (a0, a1), (b0, b1), (v0, v1) = ((s.start, s.stop) for s in box)
+    middle = (step - 1) / 2
+    depth = np.arange(v0, v1, dtype=np.float32)
+    coordinates = np.meshgrid((np.arange(a0, a1) - middle) / step, (np.arange(b0, b1) - middle) / step, depth,
+                              indexing="ij")
+    expected = depth - ndimage.map_coordinates(shift, coordinates, order=1, mode="nearest")
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -198,12 +198,19 @@ class FlattenedDepth:
         if self.step == 1:
             shift = self.shift[a[0]:a[1], b[0]:b[1], v[0]:v[1]]
         else:
-            # Linear interpolation between the centres of the groups of traces.
+            # Linear interpolation between the centres of the groups of traces, one lateral
+            # axis at a time (the samples fall on the grid's own depths).
             middle = (self.step - 1) / 2
-            ia = (np.arange(*a, dtype=np.float32) - middle) / self.step
-            ib = (np.arange(*b, dtype=np.float32) - middle) / self.step
-            grid = np.meshgrid(ia, ib, depth, indexing="ij")
-            shift = ndimage.map_coordinates(self.shift, grid, order=1, mode="nearest").astype(np.float32)
+            shift = self.shift[:, :, v[0]:v[1]]
+            for axis, (start, stop) in enumerate((a, b)):
+                where = np.clip((np.arange(start, stop, dtype=np.float64) - middle) / self.step,
+                                0, shift.shape[axis] - 1)
+                low = np.minimum(where.astype(np.int64), max(shift.shape[axis] - 2, 0))
+                high = np.minimum(low + 1, shift.shape[axis] - 1)
+                weight = (where - low).astype(np.float32).reshape((-1, 1) if axis == 1 else (-1, 1, 1))
+                near, far = np.take(shift, low, axis=axis), np.take(shift, high, axis=axis)
+                shift = near + weight * (far - near)
+            shift = shift.astype(np.float32, copy=False)
         return depth[None, None, :] - shift
 
     def position(self, box: tuple[slice, slice, slice] = (slice(None),) * 3) -> np.ndarray:
