@@ -390,3 +390,17 @@ def test_the_widget_is_narrow_with_only_the_data_section_open(widget_on):
     assert sections == {"Data": True, "Wells": False, "Network and training": False, "Model": False}
     assert widget.preset_combo.currentText() == "fast"  # the description is its tooltip
     assert "minutes" in widget.preset_combo.toolTip()
+
+
+def test_devices_are_listed_once_the_warm_up_has_imported_torch(widget_on, qtbot):
+    # Finding the GPUs imports torch: the warm-up thread does it, and the widget fills in
+    # the device box when it is done, keeping what the user chose.
+    from napari_geoseg.train.devices import available_devices
+
+    viewer, widget = widget_on()
+    qtbot.waitUntil(lambda: widget._warm_up.devices is not None, timeout=TIMEOUT)
+    expected = available_devices()
+    qtbot.waitUntil(lambda: [widget.device_combo.itemText(i) for i in range(widget.device_combo.count())]
+                    == expected, timeout=10_000)
+    assert widget.design.device() == "cpu"
+    widget._warm_up.join(120)

@@ -15,7 +15,6 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QLineEdit, QSpinBox, QWidget
 
 from ..errors import GeosegError
-from ..train.devices import available_devices
 from ..train.presets import live_defaults
 
 if TYPE_CHECKING:
@@ -83,8 +82,10 @@ class DesignPanel(QWidget):
                                       "reflectors instead of the plain depth; turn off for units that cut "
                                       "across the layers (channels, salt)")
         self.flatten_check.setChecked(self._base().flatten)
+        # The CPU until set_devices lists the GPUs: finding them imports torch, which the
+        # widget does in a thread rather than pause napari for it.
         self.device_combo = QComboBox()
-        self.device_combo.addItems(available_devices())
+        self.device_combo.addItem("cpu")
         form.addRow("Preset", self.preset_combo)
         form.addRow("Depths", self.depths_edit)
         form.addRow("Ranks", self.ranks_edit)
@@ -129,6 +130,15 @@ class DesignPanel(QWidget):
             self.ranks_edit.setText(", ".join(map(str, preset.ranks)))
             self.block_spin.setValue(preset.block)
             self.iterations_spin.setValue(preset.iterations)
+
+    def set_devices(self, devices: list[str]) -> None:
+        """Offer ``devices`` (:func:`~napari_geoseg.train.devices.available_devices`),
+        keeping the one chosen if it is among them."""
+        chosen = self.device_combo.currentText()
+        self.device_combo.clear()
+        self.device_combo.addItems(devices)
+        if chosen in devices:
+            self.device_combo.setCurrentText(chosen)
 
     def device(self) -> str:
         """The chosen torch device (``"cpu"``, ``"cuda"``, ...)."""

@@ -77,6 +77,8 @@ POLL_MS = 50
 JOIN_SECONDS = 10.0
 #: Training starts this long after Train, once napari has drawn the new output layers.
 START_DELAY_MS = 150
+#: How often the widget looks whether the warm-up thread has listed torch's devices.
+DEVICE_POLL_MS = 100
 
 
 def _unwrap(obj):
@@ -173,6 +175,20 @@ class SegmentationWidget(QWidget):
         self._build(PRESETS)
         self._connect_viewer()
         self._refresh_layer_choices()
+        QTimer.singleShot(DEVICE_POLL_MS, self._offer_devices)
+
+    def _offer_devices(self) -> None:
+        """List torch's devices in the design panel once the warm-up thread has them."""
+        if self._closed:
+            return
+        if self._warm_up.devices is not None:
+            self.design.set_devices(self._warm_up.devices)
+        elif self._warm_up.is_alive():
+            QTimer.singleShot(DEVICE_POLL_MS, self._offer_devices)
+        else:  # the warm-up failed before listing them: ask here
+            from ..train.devices import available_devices
+
+            self.design.set_devices(available_devices())
 
     # -- building ------------------------------------------------------------------------
     def _build(self, presets: dict) -> None:

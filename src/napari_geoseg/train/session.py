@@ -550,17 +550,28 @@ class PredictionJob(_Background):
         self._predict_whole(predictor, 0, True, flattened)
 
 
-def warm_up() -> threading.Thread:
-    """Train and predict once on a tiny volume in a daemon thread, and return it.
+class WarmUp(threading.Thread):
+    """The thread of :func:`warm_up`; :attr:`devices` is set once torch is imported."""
 
-    The first iteration in a process imports what torch loads lazily (the optimizer's
-    and autograd's helpers, ...) and sets up its kernels, holding Python's GIL for
-    stretches that pause the GUI. The widget calls this when it opens, so that this
-    happens before the user paints and trains, not during.
+    devices: Optional[list[str]] = None
+
+
+def warm_up() -> WarmUp:
+    """Import torch, list its devices (:attr:`WarmUp.devices`), then train and predict once
+    on a tiny volume, in a daemon thread; return the thread.
+
+    Importing torch, and the first iteration in a process (which imports what torch
+    loads lazily and sets up its kernels), hold Python's GIL for stretches that pause the
+    GUI: in a thread, the GUI runs between them instead of waiting for all of it. The
+    widget calls this when it opens, so that this happens before the user paints and
+    trains, not during.
     """
 
     def run() -> None:
         try:
+            from .devices import available_devices
+
+            thread.devices = available_devices()
             from ..data import synthetic_seismic
             from . import Predictor, Trainer
 
@@ -570,7 +581,7 @@ def warm_up() -> threading.Thread:
         except Exception:  # only a head start: training itself reports real problems
             logger.debug("warm-up failed", exc_info=True)
 
-    thread = threading.Thread(target=run, name="geoseg-warm-up", daemon=True)
+    thread = WarmUp(target=run, name="geoseg-warm-up", daemon=True)
     thread.start()
     return thread
 
