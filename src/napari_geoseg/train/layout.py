@@ -173,23 +173,27 @@ class Layout:
         image = self.image_channels * (n_bands if self.bands_as_channels else 1)
         return image + (self.position_axis is not None) + int(self.mask_channel)
 
+    def _image_features(self, n_features: int, n_bands: int, repeated: bool) -> list[int]:
+        """For each channel :func:`build_features` gives, its index among the image
+        feature channels (band-major: band ``i // C``, image channel ``i % C``), or -1
+        for position and mask; ``repeated``: the channels were repeated up to ``n_features``."""
+        n_image = self.input_channels(n_bands) - (self.position_axis is not None) - int(self.mask_channel)
+        period = self.input_channels(n_bands) if repeated else n_features
+        return [c % period if c % period < n_image else -1 for c in range(n_features)]
+
     def image_channel_of_features(self, n_features: int, n_bands: int, repeated: bool) -> list[int]:
         """For each channel :func:`build_features` gives, the image channel it holds
         (-1: position or mask); ``repeated``: the channels were repeated up to
         ``n_features``."""
-        n_image = self.input_channels(n_bands) - (self.position_axis is not None) - int(self.mask_channel)
-        period = self.input_channels(n_bands) if repeated else n_features
-        # Image feature channels are band-major: channel c holds band c // C, image channel c % C.
-        return [c % period % self.image_channels if c % period < n_image else -1 for c in range(n_features)]
+        return [i % self.image_channels if i >= 0 else -1
+                for i in self._image_features(n_features, n_bands, repeated)]
 
     def statistic_of_features(self, n_features: int, n_bands: int, repeated: bool) -> list[int]:
         """For each channel :func:`build_features` gives, the column of the centre and
         scale it was normalised with (-1: position or mask)."""
         if not self.band_statistics:
             return self.image_channel_of_features(n_features, n_bands, repeated)
-        n_image = self.input_channels(n_bands) - (self.position_axis is not None) - int(self.mask_channel)
-        period = self.input_channels(n_bands) if repeated else n_features
-        return [c % period if c % period < n_image else -1 for c in range(n_features)]
+        return self._image_features(n_features, n_bands, repeated)
 
     @property
     def lateral_axes(self) -> tuple[int, int]:

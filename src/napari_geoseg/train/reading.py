@@ -32,13 +32,6 @@ def array_like(data):
     return np.asarray(data)
 
 
-def _slabs(data):
-    """Slices of the first axis covering ``data`` in pieces of about :data:`SLAB_BYTES`."""
-    row = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize)
-    step = max(1, SLAB_BYTES // row)
-    return [slice(start, min(start + step, data.shape[0])) for start in range(0, data.shape[0], step)]
-
-
 def _box_steps(data) -> tuple[int, ...]:
     """Box sides along the first axis (and the second, for chunked arrays) of :func:`_boxes`."""
     chunks = getattr(data, "chunks", None)
