@@ -20,6 +20,7 @@ from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
+from .probe import add_probe, choose_strength, fit_probe
 from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_multiple"]
@@ -30,9 +31,6 @@ __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_
 # average of the iterates is a steadier model at no extra cost.
 AVERAGED_SHARE = 0.5
 
-# The designs of a race (Preset.race) are compared on this many blocks around held-out
-# labelled voxels: more than the progress reports use, as the choice lasts.
-RACE_VALIDATION_BLOCKS = 16
 # A race shorter than this many iterations would be decided by noise: the design of the
 # preset trains alone.
 MIN_RACE_ITERATIONS = 10
@@ -232,6 +230,10 @@ class Trainer:
         self.race: Optional[dict[str, float]] = None
         #: Trainers of the other designs in the race, until it is decided.
         self.rivals: list[Trainer] = []
+        #: Validation accuracy of the model with the probe added at each strength
+        #: (:mod:`~napari_geoseg.train.probe`) once training has finished, else None.
+        self.probe: Optional[dict[float, float]] = None
+        self._probe_fit: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         if not continued and self._should_race():
             self._add_rival(image, labels, mode=mode, iterations=self.iterations, learning_rate=learning_rate,
                             block=block, members=members, seed=seed, device=device, class_names=class_names,
@@ -438,6 +440,72 @@ class Trainer:
             slices.append(slice(low, low + b))
         return tuple(slices)
 
+    def _covering_crops(self, points: np.ndarray) -> list[tuple[tuple[slice, ...], np.ndarray]]:
+        """Blocks centred on labelled points until every point is in one, each with the
+        indices of the points it takes."""
+        remaining = np.arange(len(points))
+        crops = []
+        while len(remaining):
+            centre = points[remaining[0]]
+            crop = []
+            for axis, (b, s) in enumerate(zip(self.block, self.padded_shape)):
+                c = int(centre[axis]) if axis < len(centre) else s // 2
+                low = min(max(c - b // 2, 0), s - b)
+                crop.append(slice(low, low + b))
+            inside = np.all([(points[remaining, a] >= crop[a].start) & (points[remaining, a] < crop[a].stop)
+                             for a in range(points.shape[1])], axis=0)
+            crops.append((tuple(crop), remaining[inside]))
+            remaining = remaining[~inside]
+        return crops
+
+    @torch.no_grad()
+    def _at_points(self, points: np.ndarray, nets: Sequence[torch.nn.Module]):
+        """Input features ``(N, F)`` and each member's class scores ``(N, K)`` at ``points``."""
+        features = torch.empty(len(points), self.model.in_channels)
+        logits = [torch.empty(len(points), self.n_classes) for _ in nets]
+        for crop, rows in self._covering_crops(points):
+            x = torch.from_numpy(np.ascontiguousarray(self.block_features(crop)))[None].to(self.device)
+            local = tuple(torch.from_numpy(points[rows, a] - crop[a].start) for a in range(points.shape[1]))
+            features[rows] = x[0][(slice(None), *local)].T.cpu()
+            for member, net in enumerate(nets):
+                out = net(x)[0, :self.n_classes]
+                logits[member][rows] = out[(slice(None), *local)].T.cpu()
+        return features, logits
+
+    def _fitted_probe(self) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """The probe of the training voxels' input features (fitted once; they do not
+        change as the network trains), or None where it does not apply: networks
+        without a head, cubes run in 3D over their bands."""
+        if not self.model.net.has_head or self.layout.band_slice:
+            return None
+        if self._probe_fit is None:
+            features, _ = self._at_points(self._train_points, [])
+            classes = torch.from_numpy(self._values[self._train].astype(np.int64) - 1)
+            self._probe_fit = fit_probe(features, classes, self.n_classes, self.class_weight[:self.n_classes].cpu())
+        return self._probe_fit
+
+    def _held_out_accuracies(self, nets: Sequence[torch.nn.Module]) -> dict[float, float]:
+        """Accuracy on every held-out labelled voxel of ``nets`` (probabilities averaged)
+        with the probe added at each strength (only 0 without a probe)."""
+        features, logits = self._at_points(self._validation_points, nets)
+        classes = torch.from_numpy(self._values[~self._train].astype(np.int64) - 1)
+        probe = self._fitted_probe()
+        if probe is None:
+            return choose_strength(logits, torch.zeros_like(logits[0]), classes, strengths=(0.0,))[1]
+        return choose_strength(logits, features @ probe[0].T + probe[1], classes)[1]
+
+    def _stack_probe(self, nets: Sequence[torch.nn.Module]) -> None:
+        """Add the probe to every member's head with the strength that the held-out voxels
+        prefer (:mod:`~napari_geoseg.train.probe`); ties keep the network alone."""
+        if self._fitted_probe() is None or len(self._validation_points) == 0:
+            return
+        self.probe = self._held_out_accuracies(nets)
+        best = max(self.probe.values())
+        strength = next(k for k, v in self.probe.items() if v == best)
+        if strength:
+            for net in nets:
+                add_probe(net, *self._fitted_probe(), strength)
+
     def _batch(self, crop: tuple[slice, ...], which: str, rng: Optional[np.random.Generator]):
         """A block's input and labels (``which``: ``"train"`` or ``"validation"``), flipped at random."""
         x = torch.from_numpy(np.ascontiguousarray(self.block_features(crop)))
@@ -568,10 +636,12 @@ class Trainer:
         else:
             scores = {}
             for k in alive:
-                for net in contenders[k].model.nets:
+                nets = contenders[k].model.nets
+                for net in nets:
                     net.eval()
-                scores[k] = contenders[k].validation_accuracy(max_blocks=RACE_VALIDATION_BLOCKS) or 0.0
-                for net in contenders[k].model.nets:
+                # A design with a head is judged with its probe at the best strength.
+                scores[k] = max(contenders[k]._held_out_accuracies(nets).values())
+                for net in nets:
                     net.train()
             best = max(alive, key=lambda k: scores[k])  # ties go to the preset's design
             self.race = {contenders[k].design: scores[k] for k in alive}
@@ -585,6 +655,7 @@ class Trainer:
             self.__dict__.update({key: value for key, value in winner.__dict__.items() if key not in kept})
         self.rivals = []
         yield from runs[best]
+        self.probe = winner.probe  # set by the winner's run as it ends
 
     def _run(self) -> Iterator[Progress]:
         nets = [net.to(self.device).train() for net in self.model.nets]
@@ -653,6 +724,8 @@ class Trainer:
                 _load_average(net, a)
         for net in nets:
             net.eval()
+        if not self._stop.is_set():
+            self._stack_probe(nets)
 
     def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
               rngs: Sequence[np.random.Generator]) -> float:

@@ -1,0 +1,105 @@
+"""A per-voxel linear classifier stacked onto a trained network's head.
+
+A network with a head (:class:`~napari_geoseg.nn.HyperbolicSegmenter`) scores a voxel
+as ``head([Y, X])``, linear in its input features ``X``. Trained by Adam from a random
+start for a few hundred steps, the weights on ``X`` stay small, so where the classes
+follow a voxel's own value (velocity intervals, porosity ranges) the network leans on
+its states and generalises poorly away from the labels, while a random forest on the
+raw values is nearly perfect. The *probe* is the linear classifier of the labelled
+voxels' features fitted to convergence; it is added to the head's weights on ``X``
+with a strength chosen on the held-out labelled voxels (0 keeps the network as
+trained), so the model is still one network and one head, and prediction, model files
+and memory are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["fit_probe", "choose_strength", "add_probe", "PROBE_STRENGTHS"]
+
+#: Strengths tried for the probe, the network alone (0) first: ties keep the weaker.
+PROBE_STRENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def fit_probe(features: torch.Tensor, classes: torch.Tensor, n_classes: int,
+              weight: Optional[torch.Tensor] = None, steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multinomial logistic regression of ``classes`` on ``features``.
+
+    Parameters
+    ----------
+    features : Tensor
+        ``(N, F)`` input features of the labelled voxels.
+    classes : Tensor
+        ``(N,)`` class indices ``0..n_classes - 1``.
+    n_classes : int
+    weight : Tensor, optional
+        ``(n_classes,)`` class weights of the loss (the trainer's, for rare classes).
+    steps : int
+        L-BFGS iterations. There is no penalty on the weights: on classes that a
+        voxel's value separates the fit is sharp, and the fixed budget of steps keeps
+        the weights finite on separable data.
+
+    Returns
+    -------
+    weights, bias : Tensor
+        ``(n_classes, F)`` and ``(n_classes,)``: the scores are ``features @ weights.T + bias``.
+    """
+    features = features.detach().double()
+    classes = classes.detach().long()
+    w = torch.zeros(n_classes, features.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    weight = weight.detach().double() if weight is not None else None
+    optimizer = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(features @ w.T + b, classes, weight=weight)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return w.detach().float(), b.detach().float()
+
+
+def choose_strength(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
+                    strengths: Sequence[float] = PROBE_STRENGTHS) -> tuple[float, dict[float, float]]:
+    """The strength whose stacked model is most accurate on held-out voxels.
+
+    Parameters
+    ----------
+    member_logits : sequence of Tensor
+        ``(N, K)`` class scores of each member network at the held-out voxels.
+    probe_logits : Tensor
+        ``(N, K)`` scores of the probe there.
+    classes : Tensor
+        ``(N,)`` their classes ``0..K - 1``.
+
+    Returns
+    -------
+    strength, accuracies : float, dict
+        The chosen strength (the smallest of the most accurate) and the accuracy of each.
+    """
+    accuracies = {}
+    for strength in strengths:
+        probabilities = sum(torch.softmax(logits + strength * probe_logits, 1) for logits in member_logits)
+        accuracies[float(strength)] = float((probabilities.argmax(1) == classes).double().mean())
+    best = max(accuracies.values())
+    return next(s for s in accuracies if accuracies[s] == best), accuracies
+
+
+@torch.no_grad()
+def add_probe(net: torch.nn.Module, weights: torch.Tensor, bias: torch.Tensor, strength: float) -> None:
+    """Add ``strength`` times the probe to the head of ``net`` (its weights on the input
+    features and its bias; the head reads ``[Y, X]``, so those are its last columns)."""
+    head = net.head
+    n_classes, n_features = weights.shape
+    columns = head.weight.shape[1]
+    flat = head.weight.view(head.weight.shape[0], columns)
+    flat[:n_classes, columns - n_features:] += strength * weights.to(flat)
+    head.bias[:n_classes] += strength * bias.to(head.bias)
