@@ -293,6 +293,10 @@ def _train(args) -> int:
         scores = ", ".join(f"{design} {score:.3f}" for design, score in trainer.race.items())
         print(f"design chosen on the held-out labels: {trainer.design} (validation accuracy {scores})",
               file=sys.stderr)
+    if trainer.probe is not None:
+        strength = max(trainer.probe, key=lambda k: (trainer.probe[k], -k))
+        print(f"per-voxel probe added to the head at strength {strength:g} (held-out accuracy "
+              f"{trainer.probe[strength]:.3f}; network alone {trainer.probe[0.0]:.3f})", file=sys.stderr)
     if last is not None:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")

@@ -179,7 +179,10 @@ class Trainer:
     first (:func:`~napari_geoseg.train.layout.bin_bands`). Volumes get their flattened
     depth as the position channel unless the preset's ``flatten`` is off (a continued
     model keeps the channel it was trained with); it is kept as
-    :attr:`flattened_depth` for predictions of the same image to reuse.
+    :attr:`flattened_depth` for predictions of the same image to reuse. A network with
+    a head that trains to the end gets the per-voxel probe added to its head at the
+    strength the held-out voxels prefer (:mod:`~napari_geoseg.train.probe`,
+    :attr:`probe`).
     """
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
@@ -497,7 +500,7 @@ class Trainer:
     def _stack_probe(self, nets: Sequence[torch.nn.Module]) -> None:
         """Add the probe to every member's head with the strength that the held-out voxels
         prefer (:mod:`~napari_geoseg.train.probe`); ties keep the network alone."""
-        if self._fitted_probe() is None or len(self._validation_points) == 0:
+        if len(self._validation_points) == 0 or self._fitted_probe() is None:
             return
         self.probe = self._held_out_accuracies(nets)
         best = max(self.probe.values())

@@ -1,0 +1,101 @@
+"""The per-voxel linear probe stacked onto a network's head (napari_geoseg.train.probe)."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_geoseg.nn import HyperbolicSegmenter
+from napari_geoseg.train import Model, Predictor, Trainer, get_preset
+from napari_geoseg.train import trainer as trainer_module
+from napari_geoseg.train.probe import add_probe, choose_strength, fit_probe
+
+
+def interval_classes(values, edges=(-0.5, 0.5)):
+    return np.searchsorted(np.asarray(edges), values)
+
+
+def test_the_probe_fits_classes_that_follow_the_value():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=600)
+    features = torch.tensor(np.stack([values, rng.normal(size=600), np.ones(600)], 1), dtype=torch.float32)
+    classes = torch.from_numpy(interval_classes(values))
+    weights, bias = fit_probe(features, classes, 3)
+    assert weights.shape == (3, 3) and bias.shape == (3,)
+    accuracy = float(((features @ weights.T + bias).argmax(1) == classes).double().mean())
+    assert accuracy > 0.98  # a middle interval too: the scores are linear, their argmax is not
+
+
+def test_the_strength_is_chosen_on_held_out_voxels_and_ties_keep_the_network():
+    classes = torch.tensor([0, 1, 2, 1, 0, 2])
+    right = torch.nn.functional.one_hot(classes, 3).float() * 5
+    wrong = torch.nn.functional.one_hot((classes + 1) % 3, 3).float()
+    strength, accuracies = choose_strength([wrong], right, classes)
+    assert strength > 0 and accuracies[0.0] == 0.0 and accuracies[strength] == 1.0
+    # A probe that changes nothing is not added.
+    strength, accuracies = choose_strength([right], torch.zeros(6, 3), classes)
+    assert strength == 0.0 and set(accuracies.values()) == {1.0}
+
+
+def test_adding_the_probe_adds_its_scores_to_the_heads():
+    torch.manual_seed(0)
+    net = HyperbolicSegmenter(3, 5, width=6, depths=(1, 1), ranks=(2, 4), dim=2).double().eval()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    weights, bias = torch.randn(4, 3), torch.randn(4)
+    before = net(x)
+    add_probe(net, weights, bias, 0.5)
+    probe = torch.einsum("kf,nfij->nkij", weights.double(), x) + bias.double()[None, :, None, None]
+    torch.testing.assert_close(net(x)[:, :4], before[:, :4] + 0.5 * probe)
+    torch.testing.assert_close(net(x)[:, 4:], before[:, 4:])  # the spare score channel is left alone
+
+
+@pytest.fixture(scope="module")
+def value_volume():
+    """A smooth random volume whose three classes are intervals of its value, labelled in four columns."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(3)
+    image = ndi.gaussian_filter(rng.normal(size=(24, 24, 32)), 2).astype(np.float32)
+    image /= image.std()
+    truth = interval_classes(image).astype(np.uint8) + 1
+    labels = np.zeros_like(truth)
+    for i, j in ((3, 3), (3, 18), (18, 5), (16, 19)):
+        labels[i:i + 3, j:j + 3] = truth[i:i + 3, j:j + 3]
+    return image, labels, truth
+
+
+def test_training_stacks_the_probe_where_the_held_out_voxels_want_it(value_volume, tmp_path):
+    image, labels, truth = value_volume
+    preset = replace(get_preset("fast"), head=True, race=0.0)
+    trainer = Trainer(image, labels, preset=preset, iterations=6, block=16, seed=0)
+    model = trainer.train()
+    assert trainer.probe is not None and max(trainer.probe, key=trainer.probe.get) > 0
+    assert max(trainer.probe.values()) > trainer.probe[0.0]
+    predicted = Predictor(model).predict(image).labels
+    unlabelled = labels == 0
+    assert np.mean(predicted[unlabelled] == truth[unlabelled]) > 0.9
+    # The probe lives in the head's weights: the model file keeps it.
+    loaded = Model.load(model.save(tmp_path / "m.pt"))
+    np.testing.assert_array_equal(Predictor(loaded).predict(image).labels, predicted)
+
+
+def test_no_probe_without_a_head_or_held_out_voxels(value_volume, monkeypatch):
+    image, labels, _ = value_volume
+    bare = Trainer(image, labels, preset=replace(get_preset("fast"), head=False, race=0.0), iterations=2, block=16)
+    bare.train()
+    assert bare.probe is None
+    fitted = []
+    monkeypatch.setattr(trainer_module, "fit_probe", lambda *a, **k: fitted.append(1) or fit_probe(*a, **k))
+    alone = Trainer(image, labels, preset=replace(get_preset("fast"), head=True, race=0.0), iterations=2, block=16,
+                    validation_fraction=0.0)
+    alone.train()
+    assert alone.probe is None and fitted == []
+
+
+def test_a_stopped_run_adds_no_probe(value_volume):
+    image, labels, _ = value_volume
+    trainer = Trainer(image, labels, preset=replace(get_preset("fast"), head=True, race=0.0), iterations=6, block=16)
+    for event in trainer.run():
+        if event.iteration == 2:
+            trainer.stop()
+    assert trainer.probe is None
