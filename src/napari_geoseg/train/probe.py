@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
