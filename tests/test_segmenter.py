@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch.autograd.graph import saved_tensors_hooks
 
+from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.nn import HyperbolicSegmenter, StepNormBound, layer_step_norms
 from napari_geoseg.train import Model, Predictor, Trainer, get_preset
 from napari_geoseg.train.layout import Layout, build_features
@@ -177,3 +178,37 @@ def test_the_feature_channel_map_follows_build_features(layout, n_bands, repeats
     for channel, k in enumerate(sources):
         values = np.unique(features[channel])
         assert (values.tolist() == [10.0 * (k + 1)]) == (k >= 0)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_smoothed_copies_are_gaussian_local_means_and_amplitudes(dim):
+    from scipy import ndimage as ndi
+
+    from napari_geoseg.nn import SmoothedCopies
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(1, 3) + (12,) * dim))
+    out = SmoothedCopies(2, (1.0, 2.0), dim).double()(x)
+    assert out.shape == (1, 3 + 2 * 2 * 2) + (12,) * dim
+    torch.testing.assert_close(out[:, :3], x)  # the input passes through, the third channel unsmoothed
+    for k, sigma in enumerate((1.0, 2.0)):
+        for c in range(2):
+            image = x[0, c].numpy()
+            mean = ndi.gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
+            amplitude = np.sqrt(ndi.gaussian_filter(image ** 2, sigma, mode="nearest", truncate=3.0))
+            np.testing.assert_allclose(out[0, 3 + 4 * k + c].numpy(), mean, atol=1e-6)
+            np.testing.assert_allclose(out[0, 3 + 4 * k + 2 + c].numpy(), amplitude, atol=1e-6)
+
+
+def test_a_model_with_smoothed_copies_trains_saves_and_predicts(tmp_path):
+    from dataclasses import replace
+
+    volume = synthetic_seismic((16, 16, 16), seed=0)
+    preset = replace(get_preset("fast"), head=True, race=0.0, smoothing=(1.0, 2.0))
+    model = Trainer(volume.image, volume.labels, preset=preset, iterations=3, block=16).train()
+    # One image channel: itself, position and mask, then two copies per scale.
+    assert model.net.feature_channels == 3 + 4 and model.net.head.in_channels == model.net.width + 7
+    loaded = Model.load(model.save(tmp_path / "m.pt"))
+    assert loaded.preset.smoothing == (1.0, 2.0)
+    np.testing.assert_array_equal(Predictor(loaded).predict(volume.image).labels,
+                                  Predictor(model).predict(volume.image).labels)

@@ -16,11 +16,12 @@ from .haar import haar_coarsen, haar_refine
 from .hyperbolic import HyperbolicNet
 from .loss import coarsen_labels, expand_channels, partial_cross_entropy
 from .memory import memory_estimate
-from .segmenter import HyperbolicSegmenter, StepNormBound
+from .segmenter import HyperbolicSegmenter, SmoothedCopies, StepNormBound
 
 __all__ = [
     "HyperbolicNet",
     "HyperbolicSegmenter",
+    "SmoothedCopies",
     "StepNormBound",
     "SymmetricBLRLayer",
     "coarsen_labels",

@@ -12,16 +12,83 @@ still does not grow with depth.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .diagnostics import power_step
 from .hyperbolic import HyperbolicNet
 
-__all__ = ["HyperbolicSegmenter", "StepNormBound"]
+__all__ = ["HyperbolicSegmenter", "SmoothedCopies", "StepNormBound"]
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """Normalised 1D Gaussian of standard deviation ``sigma``, truncated at 3 sigma."""
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+class SmoothedCopies(nn.Module):
+    """The input with Gaussian-smoothed copies of its first channels appended.
+
+    For each scale ``s`` of ``sigmas`` and each of the first ``channels`` channels
+    ``x_c``: the local mean ``G_s * x_c`` and the local amplitude
+    ``sqrt(G_s * x_c**2)`` (a seismic trace's reflection strength, a spectrum's
+    brightness around a pixel). These are the smoothing and energy filters a pixel
+    classifier such as ilastik reads, fixed rather than learned: with a few labelled
+    voxels the lifting and the head can weigh them at once, where the network would
+    need many steps to learn such averages. No weights; the borders replicate the edge.
+
+    Parameters
+    ----------
+    channels : int
+        Leading channels that get smoothed copies (the image channels; position and
+        mask channels come after them and are passed through only).
+    sigmas : sequence of float
+        Scales in voxels.
+    dim : int
+        Spatial axes, 2 or 3.
+    """
+
+    def __init__(self, channels: int, sigmas: Sequence[float], dim: int) -> None:
+        super().__init__()
+        if channels < 1 or not sigmas or min(sigmas) <= 0:
+            raise ValueError(f"need channels >= 1 and positive sigmas, got {channels} and {tuple(sigmas)}")
+        self.channels, self.sigmas, self.dim = int(channels), tuple(float(s) for s in sigmas), int(dim)
+        for k, sigma in enumerate(self.sigmas):
+            self.register_buffer(f"kernel{k}", gaussian_kernel(sigma), persistent=False)
+
+    @property
+    def out_channels_added(self) -> int:
+        return 2 * len(self.sigmas) * self.channels
+
+    def _smooth(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        conv = F.conv3d if self.dim == 3 else F.conv2d
+        channels, radius = x.shape[1], kernel.numel() // 2
+        for axis in range(self.dim):
+            shape = [1] * self.dim
+            shape[axis] = kernel.numel()
+            weight = kernel.to(x).reshape(1, 1, *shape).expand(channels, 1, *shape)
+            pad = [0, 0] * self.dim
+            pad[2 * (self.dim - 1 - axis):2 * (self.dim - 1 - axis) + 2] = [radius, radius]
+            x = conv(F.pad(x, pad, mode="replicate"), weight, groups=channels)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image = x[:, :self.channels]
+        parts = [x]
+        for k in range(len(self.sigmas)):
+            kernel = getattr(self, f"kernel{k}")
+            both = self._smooth(torch.cat([image, image * image], 1), kernel)
+            mean, power = both[:, :self.channels], both[:, self.channels:]
+            parts += [mean, power.clamp_min(0).sqrt()]
+        return torch.cat(parts, 1)
 
 
 class HyperbolicSegmenter(nn.Module):
@@ -43,6 +110,12 @@ class HyperbolicSegmenter(nn.Module):
         False gives the bare network of the paper, as older model files hold it: no
         lifting (``width`` must equal ``in_channels``) and the scores are the last
         state itself.
+    smoothing : sequence of float
+        With a head: scales of the :class:`SmoothedCopies` of the first
+        ``smoothed_channels`` input channels that the lifting and the head read beside
+        the input (empty: none).
+    smoothed_channels : int
+        How many leading input channels are smoothed (the image channels).
 
     Examples
     --------
@@ -53,7 +126,8 @@ class HyperbolicSegmenter(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, width: int, depths: Sequence[int],
                  ranks: Sequence[int], *, up_depths: Optional[Sequence[int]] = None, h: float = 0.2,
-                 dim: int = 3, head: bool = True) -> None:
+                 dim: int = 3, head: bool = True, smoothing: Sequence[float] = (),
+                 smoothed_channels: int = 0) -> None:
         super().__init__()
         if not head and width != in_channels:
             raise ValueError(f"without a head the width must equal the input channels, got {width} and "
@@ -65,9 +139,13 @@ class HyperbolicSegmenter(nn.Module):
         self.has_head = head
         conv = nn.Conv3d if dim == 3 else nn.Conv2d
         self.net = HyperbolicNet.symmetric(width, depths=depths, ranks=ranks, up_depths=up_depths, dim=dim, h=h)
+        self.smoothing = SmoothedCopies(smoothed_channels, smoothing, dim) if head and smoothing else None
+        features = in_channels + (self.smoothing.out_channels_added if self.smoothing is not None else 0)
+        #: Channels of :meth:`inputs`: what the lifting and the head read.
+        self.feature_channels = features
         if head:
-            self.lift = conv(in_channels, width, 1)
-            self.head = conv(width + in_channels, out_channels, 1)
+            self.lift = conv(features, width, 1)
+            self.head = conv(width + features, out_channels, 1)
         else:
             self.lift = self.head = None
 
@@ -81,19 +159,24 @@ class HyperbolicSegmenter(nn.Module):
         """The network's BLR layers."""
         return self.net.layers
 
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """What the lifting and the head read: ``x`` and its smoothed copies, if any."""
+        return self.smoothing(x) if self.smoothing is not None else x
+
     def lifted(self, x: torch.Tensor) -> torch.Tensor:
         """The network's input state for ``x``."""
-        return self.lift(x) if self.lift is not None else x
+        return self.lift(self.inputs(x)) if self.lift is not None else x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores ``(N, out_channels, *spatial)`` for ``x`` of shape ``(N, in_channels, *spatial)``."""
         if x.ndim != self.dim + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input of shape (N, {self.in_channels}, {', '.join('S' * self.dim)}), "
                              f"got {tuple(x.shape)}")
-        y = self.net(self.lifted(x))[1]
         if self.head is None:
-            return y[:, :self.out_channels]
-        return self.head(torch.cat([y.contiguous(), x], 1))
+            return self.net(x)[1][:, :self.out_channels]
+        features = self.inputs(x)
+        y = self.net(self.lift(features))[1]
+        return self.head(torch.cat([y.contiguous(), features], 1))
 
 
 class StepNormBound:

@@ -103,9 +103,11 @@ class Model:
         """A member network: ``in_channels`` feature channels in, ``channels`` scores out."""
         head = preset.head_for(layout.mode)
         width = max(preset.width_for(layout.mode), channels) if head else in_channels
+        image_channels = in_channels - (layout.position_axis is not None) - int(layout.mask_channel)
         return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
                                    up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
-                                   head=head)
+                                   head=head, smoothing=preset.smoothing if head else (),
+                                   smoothed_channels=image_channels)
 
     def to_dict(self) -> dict:
         """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""
@@ -157,7 +159,7 @@ class Model:
             raise InputError(f"{path}: written by a newer napari-geoseg ({blob.get('version')}); upgrade to read it")
         try:
             preset_fields = dict(blob["preset"])
-            for key in ("depths", "ranks", "up_depths"):
+            for key in ("depths", "ranks", "up_depths", "smoothing"):
                 if preset_fields.get(key) is not None:
                     preset_fields[key] = tuple(preset_fields[key])
             bare = blob.get("format_version", 1) < 3

@@ -75,6 +75,11 @@ class Preset:
         over the 15 cases x 3 label draws of ``benchmarks/quality.py`` it raised the
         suite mean from 0.604 to 0.640 (README.md, Results); ``paper`` does not race
         (not measured; its networks are for GPUs).
+    smoothing
+        Networks with a head: scales (voxels) of the Gaussian-smoothed copies of the
+        image channels (local mean and local amplitude,
+        :class:`~napari_geoseg.nn.SmoothedCopies`) that the lifting and the head read
+        beside the input; empty for none.
     flatten
         Volumes: give the network the flattened depth (which follows the reflectors,
         :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
@@ -105,6 +110,7 @@ class Preset:
     mask_channel: bool = True
     step_bound: float = 2.0
     race: float = 0.0
+    smoothing: tuple[float, ...] = ()
     flatten: bool = True
     description: str = ""
 

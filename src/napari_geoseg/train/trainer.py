@@ -463,13 +463,14 @@ class Trainer:
 
     @torch.no_grad()
     def _at_points(self, points: np.ndarray, nets: Sequence[torch.nn.Module]):
-        """Input features ``(N, F)`` and each member's class scores ``(N, K)`` at ``points``."""
-        features = torch.empty(len(points), self.model.in_channels)
+        """What the head reads of the input ``(N, F)`` and each member's class scores
+        ``(N, K)`` at ``points``."""
+        features = torch.empty(len(points), self.model.net.feature_channels)
         logits = [torch.empty(len(points), self.n_classes) for _ in nets]
         for crop, rows in self._covering_crops(points):
             x = torch.from_numpy(np.ascontiguousarray(self.block_features(crop)))[None].to(self.device)
             local = tuple(torch.from_numpy(points[rows, a] - crop[a].start) for a in range(points.shape[1]))
-            features[rows] = x[0][(slice(None), *local)].T.cpu()
+            features[rows] = self.model.net.inputs(x)[0][(slice(None), *local)].T.cpu()
             for member, net in enumerate(nets):
                 out = net(x)[0, :self.n_classes]
                 logits[member][rows] = out[(slice(None), *local)].T.cpu()
