@@ -71,6 +71,9 @@ def test_training_stacks_the_probe_where_the_held_out_voxels_want_it(value_volum
     model = trainer.train()
     assert trainer.probe is not None and max(trainer.probe, key=trainer.probe.get) > 0
     assert max(trainer.probe.values()) > trainer.probe[0.0]
+    # Features: the value, the (flattened) depth, the mask; the probe reads no position.
+    weights, _ = trainer._fitted_probe()
+    assert weights.shape == (3, 3) and torch.all(weights[:, 1] == 0) and torch.any(weights[:, 0] != 0)
     predicted = Predictor(model).predict(image).labels
     unlabelled = labels == 0
     assert np.mean(predicted[unlabelled] == truth[unlabelled]) > 0.9

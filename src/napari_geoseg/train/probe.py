@@ -6,7 +6,7 @@ start for a few hundred steps, the weights on ``X`` stay small, so where the cla
 follow a voxel's own value (velocity intervals, porosity ranges) the network leans on
 its states and generalises poorly away from the labels, while a random forest on the
 raw values is nearly perfect. The *probe* is the linear classifier of the labelled
-voxels' features fitted to convergence; it is added to the head's weights on ``X``
+voxels' features (their values, not their position) fitted to convergence; it is added to the head's weights on ``X``
 with a strength chosen on the held-out labelled voxels (0 keeps the network as
 trained), so the model is still one network and one head, and prediction, model files
 and memory are unchanged.

@@ -484,9 +484,22 @@ class Trainer:
             return None
         if self._probe_fit is None:
             features, _ = self._at_points(self._train_points, [])
+            # The probe reads a voxel's values, not where it is: near the labelled wells
+            # the position alone fits the labels (the held-out voxels too, as they lie
+            # in the same wells) and tells little about the rest of the volume. Zero
+            # features get zero weights.
+            features[:, self._position_feature] = 0
             classes = torch.from_numpy(self._values[self._train].astype(np.int64) - 1)
             self._probe_fit = fit_probe(features, classes, self.n_classes, self.class_weight[:self.n_classes].cpu())
         return self._probe_fit
+
+    @property
+    def _position_feature(self) -> list[int]:
+        """Index of the position channel among the features the head reads (none or one)."""
+        if self.layout.position_axis is None:
+            return []
+        n_image = self.model.in_channels - 1 - int(self.layout.mask_channel)
+        return [n_image]
 
     def _held_out_accuracies(self, nets: Sequence[torch.nn.Module]) -> dict[float, float]:
         """Accuracy on every held-out labelled voxel of ``nets`` (probabilities averaged)
