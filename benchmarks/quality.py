@@ -362,7 +362,8 @@ def method_ours(data, case, seed, args, times):
     from napari_geoseg.train import Predictor, Trainer, get_preset
 
     start = time.perf_counter()
-    preset = get_preset("fast", race=args.race)
+    smoothing = tuple(args.smoothing) if getattr(args, "smoothing", None) is not None else None
+    preset = get_preset("fast", race=args.race, smoothing=smoothing)
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -646,6 +647,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--iterations", str(args.iterations)]
     if getattr(args, "race", None) is not None:
         cmd += ["--race", str(args.race)]
+    if getattr(args, "smoothing", None) is not None:
+        cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
     for key, value in extra.items():
         if value is None or value is False:
             continue
@@ -1133,6 +1136,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--race", type=float, default=None,
                         help="ours: the preset's race of designs (Preset.race, a share of the iterations; "
                              "default: the preset's)")
+    parser.add_argument("--smoothing", type=float, nargs="*", default=None,
+                        help="ours: scales of the smoothed copies the lifting and head read (Preset.smoothing; "
+                             "default: the preset's)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_SIZE}^3 synthetic seismic ({2 * QUICK_SIZE}^2 image section), "
                              f"hyperspectral cubes every {QUICK_BAND_STEP}th band, seed 0, {QUICK_ITERATIONS} "
@@ -1220,6 +1226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
                      "families": args.family, "iterations": args.iterations or "preset default",
                      "race": args.race if args.race is not None else "preset default",
+                     "smoothing": args.smoothing if args.smoothing is not None else "preset default",
                      "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir),
                      "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
