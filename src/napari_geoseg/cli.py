@@ -294,7 +294,9 @@ def _train(args) -> int:
         print(f"design chosen on the held-out labels: {trainer.design} (validation accuracy {scores})",
               file=sys.stderr)
     if trainer.probe is not None:
-        strength = max(trainer.probe, key=lambda k: (trainer.probe[k], -k))
+        from .train.probe import best_strength
+
+        strength = best_strength(trainer.probe)
         print(f"per-voxel probe added to the head at strength {strength:g} (held-out accuracy "
               f"{trainer.probe[strength]:.3f}; network alone {trainer.probe[0.0]:.3f})", file=sys.stderr)
     if last is not None:

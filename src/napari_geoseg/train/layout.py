@@ -173,11 +173,16 @@ class Layout:
         image = self.image_channels * (n_bands if self.bands_as_channels else 1)
         return image + (self.position_axis is not None) + int(self.mask_channel)
 
+    def image_features_in(self, n_features: int) -> int:
+        """How many of ``n_features`` channels of :func:`build_features` (no repeats) hold
+        the image: all but the position and mask channels, which follow them."""
+        return n_features - (self.position_axis is not None) - int(self.mask_channel)
+
     def _image_features(self, n_features: int, n_bands: int, repeated: bool) -> list[int]:
         """For each channel :func:`build_features` gives, its index among the image
         feature channels (band-major: band ``i // C``, image channel ``i % C``), or -1
         for position and mask; ``repeated``: the channels were repeated up to ``n_features``."""
-        n_image = self.input_channels(n_bands) - (self.position_axis is not None) - int(self.mask_channel)
+        n_image = self.image_features_in(self.input_channels(n_bands))
         period = self.input_channels(n_bands) if repeated else n_features
         return [c % period if c % period < n_image else -1 for c in range(n_features)]
 

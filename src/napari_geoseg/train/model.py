@@ -103,11 +103,10 @@ class Model:
         """A member network: ``in_channels`` feature channels in, ``channels`` scores out."""
         head = preset.head_for(layout.mode)
         width = max(preset.width_for(layout.mode), channels) if head else in_channels
-        image_channels = in_channels - (layout.position_axis is not None) - int(layout.mask_channel)
         return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
                                    up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
                                    head=head, smoothing=preset.smoothing if head else (),
-                                   smoothed_channels=image_channels)
+                                   smoothed_channels=layout.image_features_in(in_channels))
 
     def to_dict(self) -> dict:
         """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""

@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fit_probe", "choose_strength", "add_probe", "PROBE_STRENGTHS"]
+__all__ = ["fit_probe", "choose_strength", "best_strength", "add_probe", "PROBE_STRENGTHS"]
 
 #: Strengths tried for the probe, the network alone (0) first: ties keep the weaker.
 PROBE_STRENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -88,8 +88,12 @@ def choose_strength(member_logits: Sequence[torch.Tensor], probe_logits: torch.T
     for strength in strengths:
         probabilities = sum(torch.softmax(logits + strength * probe_logits, 1) for logits in member_logits)
         accuracies[float(strength)] = float((probabilities.argmax(1) == classes).double().mean())
-    best = max(accuracies.values())
-    return next(s for s in accuracies if accuracies[s] == best), accuracies
+    return best_strength(accuracies), accuracies
+
+
+def best_strength(accuracies: dict[float, float]) -> float:
+    """The smallest of the most accurate strengths of ``accuracies`` (strength: accuracy)."""
+    return max(accuracies, key=lambda strength: (accuracies[strength], -strength))
 
 
 @torch.no_grad()

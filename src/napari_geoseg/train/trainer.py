@@ -20,7 +20,7 @@ from .flattening import FlattenedDepth, flattened_depth_of
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
-from .probe import add_probe, choose_strength, fit_probe
+from .probe import add_probe, best_strength, choose_strength, fit_probe
 from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_multiple"]
@@ -498,8 +498,7 @@ class Trainer:
         """Index of the position channel among the features the head reads (none or one)."""
         if self.layout.position_axis is None:
             return []
-        n_image = self.model.in_channels - 1 - int(self.layout.mask_channel)
-        return [n_image]
+        return [self.layout.image_features_in(self.model.in_channels)]
 
     def _held_out_accuracies(self, nets: Sequence[torch.nn.Module]) -> dict[float, float]:
         """Accuracy on every held-out labelled voxel of ``nets`` (probabilities averaged)
@@ -517,8 +516,7 @@ class Trainer:
         if len(self._validation_points) == 0 or self._fitted_probe() is None:
             return
         self.probe = self._held_out_accuracies(nets)
-        best = max(self.probe.values())
-        strength = next(k for k, v in self.probe.items() if v == best)
+        strength = best_strength(self.probe)
         if strength:
             for net in nets:
                 add_probe(net, *self._fitted_probe(), strength)
