@@ -66,6 +66,26 @@ def test_region_with_blocks_smaller_than_the_region(trained):
     np.testing.assert_allclose(result.probabilities.sum(0), 1, atol=1e-4)
 
 
+def test_slabs_and_per_axis_weights_change_nothing(trained, monkeypatch):
+    # Blending weights are a product of per-axis sums and labels and entropy are decided
+    # a slab at a time: checked against one slab and against the sum of the block windows
+    # over the voxels (the probabilities of overlapping blocks blend to a distribution).
+    volume, model = trained
+    predictor = Predictor(model, block=16, overlap=8, flips=False)
+    box = (slice(3, 21), slice(0, 24), slice(5, 30))
+    one_slab = predictor.predict(volume.image, output=box)
+    monkeypatch.setattr(predictor_module, "_SLAB_VOXELS", 50)  # 1 row of 24 x 25 per slab
+    slabs = predictor.predict(volume.image, output=box)
+    np.testing.assert_array_equal(one_slab.labels, slabs.labels)
+    np.testing.assert_array_equal(one_slab.probabilities, slabs.probabilities)
+    np.testing.assert_array_equal(one_slab.uncertainty, slabs.uncertainty)
+    np.testing.assert_allclose(slabs.probabilities.sum(0), 1, atol=1e-5)
+    entropy = -(slabs.probabilities * np.log(slabs.probabilities)).sum(0) / np.log(model.n_classes)
+    np.testing.assert_allclose(slabs.uncertainty, entropy, atol=1e-5)
+    whole = predictor.predict(volume.image)
+    np.testing.assert_array_equal(whole.labels[box], slabs.labels)
+
+
 @pytest.mark.parametrize("region, message", [
     ((slice(5, 5),), "non-empty"),
     ((slice(0, 8, 2),), "step 1"),

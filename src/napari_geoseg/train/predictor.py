@@ -22,6 +22,9 @@ from .trainer import pad_to_multiple
 #: Names readers give the vertical axis of a seismic volume (SEG-Y: "sample").
 VERTICAL_AXES = frozenset({"sample", "time", "depth", "twt"})
 
+#: Voxels per slab when the blended scores become labels and entropy (bounds temporaries).
+_SLAB_VOXELS = 1 << 20
+
 __all__ = ["Predictor", "Prediction", "PredictionCancelled"]
 
 
@@ -227,10 +230,9 @@ class Predictor:
         origin, spatial = origin[:net_ndim], spatial[:net_ndim]
         out_ndim = layout.labels_ndim()
         keep = _output_box(output, spatial[:out_ndim])
-        block, corners, window = self._tiling(spatial, keep, out_ndim)
+        block, corners, window, axis_weights = self._tiling(spatial, keep, out_ndim)
         keep_shape = tuple(stop - start for start, stop in keep)
         total = np.zeros((model.n_classes, *keep_shape), np.float32)
-        weight_sum = np.zeros(keep_shape, np.float32)
         finite = np.ones(keep_shape, bool)
         if model.layout.flattened:
             flattened_depth = flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
@@ -247,17 +249,14 @@ class Predictor:
                                                 model.n_classes, model.layout.band_slice)
             in_block, in_keep = _overlap(corner[:out_ndim], block[:out_ndim], keep)
             total[(slice(None), *in_keep)] += probabilities[(slice(None), *in_block)] * window[in_block]
-            weight_sum[in_keep] += window[in_block]
             if progress is not None:
                 progress(done, len(corners))
-        # In place and a class at a time: the arrays of a large chunk are not copied.
-        total /= weight_sum
-        del weight_sum
-        return self._decide(total, finite)
+        return self._decide(total, finite, axis_weights)
 
     def _tiling(self, spatial: tuple[int, ...], keep, out_ndim: int):
         """Block shape, the corners of the blocks that overlap the output box ``keep``
-        (all of them without one), and the blending window of a block's outputs."""
+        (all of them without one), the blending window of a block's outputs, and for
+        each output axis the sum of the windows over ``keep``."""
         multiple = self.model.net.input_multiple
         # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
         # past the far end are completed by reflection, as in training.
@@ -269,14 +268,25 @@ class Predictor:
         for axis in range(len(spatial)):
             overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
             step = max(block[axis] - overlap, multiple)
-            axes_starts.append(_starts(padded_spatial[axis], block[axis], step))
+            starts = _starts(padded_spatial[axis], block[axis], step)
+            if axis < len(keep):
+                start, stop = keep[axis]
+                starts = [c for c in starts if c < stop and c + block[axis] > start]
+            axes_starts.append(starts)
             tapers.append(_taper(block[axis], overlap))
-        corners = [corner for corner in itertools.product(*axes_starts)
-                   if all(c < stop and c + b > start for c, b, (start, stop) in zip(corner, block, keep))]
+        # The blocks form a grid and the window is a product of tapers, so the sum of the
+        # windows at a voxel is the product of one sum per axis: no volume of weights.
+        axis_weights = []
+        for axis, (start, stop) in enumerate(keep):
+            weights = np.zeros(stop - start, np.float32)
+            for c in axes_starts[axis]:
+                (in_block,), (in_keep,) = _overlap((c,), (block[axis],), ((start, stop),))
+                weights[in_keep] += tapers[axis][in_block]
+            axis_weights.append(weights)
         window = tapers[0][:, None] * tapers[1][None, :]
         if out_ndim == 3:
             window = window[..., None] * tapers[2]
-        return block, corners, window
+        return block, list(itertools.product(*axes_starts)), window, axis_weights
 
     def _block_input(self, image, inside: tuple[slice, ...], origin: tuple[int, ...],
                      full_spatial: tuple[int, ...], flattened_depth: Optional[FlattenedDepth]):
@@ -297,25 +307,36 @@ class Predictor:
                                           position_range=position_range, position=position)
         return features, finite[tuple(slice(0, r.stop - r.start) for r in inside)]
 
-    def _decide(self, probabilities: np.ndarray, finite: np.ndarray) -> Prediction:
+    def _decide(self, total: np.ndarray, finite: np.ndarray, axis_weights: Sequence[np.ndarray]) -> Prediction:
         """Labels (the most probable class, or the units in order) and the normalised
-        entropy from blended class probabilities; voxels without data get 0 and NaN."""
+        entropy from the blended class scores ``total`` (divided in place by the product
+        of ``axis_weights`` into probabilities); voxels without data get 0 and NaN.
+
+        Slab by slab along the first axis (whole traces), so that the temporaries of a
+        large chunk stay small."""
         model = self.model
         dtype = model.labels_dtype
         ids = np.asarray([int(v) for v in model.class_ids], dtype)
-        if self.ordered_units:
+        shape = total.shape[1:]
+        labels = np.empty(shape, dtype)
+        entropy = np.empty(shape, np.float32)
+        rest = axis_weights[1][:, None] * axis_weights[2] if len(shape) == 3 else axis_weights[1]
+        log_classes = np.float32(np.log(max(model.n_classes, 2)))
+        step = max(1, _SLAB_VOXELS // max(1, int(np.prod(shape[1:]))))
+        for first in range(0, shape[0], step):
+            rows = slice(first, first + step)
+            probabilities = total[:, rows]
+            probabilities /= axis_weights[0][rows].reshape(-1, *[1] * (len(shape) - 1)) * rest
             # The label values are the ranks: value 1 is the top unit.
-            index = ordered_argmax(probabilities, rank=ids)
-        else:
-            index = probabilities.argmax(0)
-        labels = ids[index].astype(dtype)
-        entropy = np.zeros(probabilities.shape[1:], np.float32)
-        for p in probabilities:
-            entropy -= p * np.log(np.clip(p, 1e-12, 1))
-        entropy /= np.float32(np.log(max(model.n_classes, 2)))
+            index = ordered_argmax(probabilities, rank=ids) if self.ordered_units else probabilities.argmax(0)
+            labels[rows] = ids[index]
+            slab = entropy[rows]
+            slab[...] = 0
+            for p in probabilities:
+                slab -= p * np.log(np.clip(p, 1e-12, 1))
+            slab /= log_classes
         if not finite.all():
             labels[~finite] = 0
-            probabilities[:, ~finite] = np.nan
+            total[:, ~finite] = np.nan
             entropy[~finite] = np.nan
-        return Prediction(labels, probabilities.astype(np.float32, copy=False), entropy,
-                          masked=int(np.count_nonzero(~finite)))
+        return Prediction(labels, total, entropy, masked=int(np.count_nonzero(~finite)))
