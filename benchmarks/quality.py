@@ -363,7 +363,8 @@ def method_ours(data, case, seed, args, times):
 
     start = time.perf_counter()
     smoothing = tuple(args.smoothing) if getattr(args, "smoothing", None) is not None else None
-    preset = get_preset("fast", race=args.race, smoothing=smoothing)
+    preset = get_preset("fast", race=args.race, smoothing=smoothing,
+                        smoothing_edges=True if getattr(args, "smoothing_edges", False) else None)
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -649,6 +650,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--race", str(args.race)]
     if getattr(args, "smoothing", None) is not None:
         cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
+    if getattr(args, "smoothing_edges", False):
+        cmd.append("--smoothing-edges")
     for key, value in extra.items():
         if value is None or value is False:
             continue
@@ -1136,6 +1139,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--race", type=float, default=None,
                         help="ours: the preset's race of designs (Preset.race, a share of the iterations; "
                              "default: the preset's)")
+    parser.add_argument("--smoothing-edges", action="store_true",
+                        help="ours: the smoothed copies also hold gradient magnitudes and Laplacians "
+                             "(Preset.smoothing_edges)")
     parser.add_argument("--smoothing", type=float, nargs="*", default=None,
                         help="ours: scales of the smoothed copies the lifting and head read (Preset.smoothing; "
                              "default: the preset's)")
@@ -1227,6 +1233,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "families": args.family, "iterations": args.iterations or "preset default",
                      "race": args.race if args.race is not None else "preset default",
                      "smoothing": args.smoothing if args.smoothing is not None else "preset default",
+                     "smoothing_edges": bool(args.smoothing_edges),
                      "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir),
                      "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),

@@ -200,6 +200,25 @@ def test_smoothed_copies_are_gaussian_local_means_and_amplitudes(dim):
             np.testing.assert_allclose(out[0, 3 + 4 * k + 2 + c].numpy(), amplitude, atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_smoothed_copies_with_edges_add_gradient_magnitude_and_laplacian(dim):
+    from scipy import ndimage as ndi
+
+    from napari_geoseg.nn import SmoothedCopies
+
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.normal(size=(1, 2) + (10,) * dim))
+    out = SmoothedCopies(1, (1.0, 2.0), dim, edges=True).double()(x)
+    assert out.shape == (1, 2 + 4 * 2) + (10,) * dim
+    for k, sigma in enumerate((1.0, 2.0)):
+        mean = ndi.gaussian_filter(x[0, 0].numpy(), sigma, mode="nearest", truncate=3.0)
+        gradient = [ndi.correlate1d(mean, [-0.5, 0.0, 0.5], axis=a, mode="nearest") for a in range(dim)]
+        magnitude = np.sqrt(sum(g ** 2 for g in gradient))
+        np.testing.assert_allclose(out[0, 2 + 4 * k].numpy(), mean, atol=1e-6)
+        np.testing.assert_allclose(out[0, 2 + 4 * k + 2].numpy(), magnitude, atol=1e-6)
+        np.testing.assert_allclose(out[0, 2 + 4 * k + 3].numpy(), ndi.laplace(mean, mode="nearest"), atol=1e-6)
+
+
 def test_a_model_with_smoothed_copies_trains_saves_and_predicts(tmp_path):
     from dataclasses import replace
 
@@ -210,5 +229,9 @@ def test_a_model_with_smoothed_copies_trains_saves_and_predicts(tmp_path):
     assert model.net.feature_channels == 3 + 4 and model.net.head.in_channels == model.net.width + 7
     loaded = Model.load(model.save(tmp_path / "m.pt"))
     assert loaded.preset.smoothing == (1.0, 2.0)
+    edged = replace(preset, smoothing_edges=True)
+    with_edges = Trainer(volume.image, volume.labels, preset=edged, iterations=1, block=16).train()
+    assert with_edges.net.feature_channels == 3 + 8
+    assert Model.load(with_edges.save(tmp_path / "e.pt")).net.feature_channels == 3 + 8
     np.testing.assert_array_equal(Predictor(loaded).predict(volume.image).labels,
                                   Predictor(model).predict(volume.image).labels)

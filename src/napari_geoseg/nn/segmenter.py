@@ -40,10 +40,12 @@ class SmoothedCopies(nn.Module):
     For each scale ``s`` of ``sigmas`` and each of the first ``channels`` channels
     ``x_c``: the local mean ``G_s * x_c`` and the local amplitude
     ``sqrt(G_s * x_c**2)`` (a seismic trace's reflection strength, a spectrum's
-    brightness around a pixel). These are the smoothing and energy filters a pixel
-    classifier such as ilastik reads, fixed rather than learned: with a few labelled
-    voxels the lifting and the head can weigh them at once, where the network would
-    need many steps to learn such averages. No weights; the borders replicate the edge.
+    brightness around a pixel), and with ``edges`` also the gradient magnitude and the
+    Laplacian of the local mean (central differences: edges and blobs). These are the
+    smoothing, energy and edge filters a pixel classifier such as ilastik reads, fixed
+    rather than learned: with a few labelled voxels the lifting and the head can weigh
+    them at once, where the network would need many steps to learn such filters. No
+    weights; the borders replicate the edge.
 
     Parameters
     ----------
@@ -54,19 +56,22 @@ class SmoothedCopies(nn.Module):
         Scales in voxels.
     dim : int
         Spatial axes, 2 or 3.
+    edges : bool
+        Add the gradient magnitude and the Laplacian of each local mean.
     """
 
-    def __init__(self, channels: int, sigmas: Sequence[float], dim: int) -> None:
+    def __init__(self, channels: int, sigmas: Sequence[float], dim: int, edges: bool = False) -> None:
         super().__init__()
         if channels < 1 or not sigmas or min(sigmas) <= 0:
             raise ValueError(f"need channels >= 1 and positive sigmas, got {channels} and {tuple(sigmas)}")
         self.channels, self.sigmas, self.dim = int(channels), tuple(float(s) for s in sigmas), int(dim)
+        self.edges = bool(edges)
         for k, sigma in enumerate(self.sigmas):
             self.register_buffer(f"kernel{k}", gaussian_kernel(sigma), persistent=False)
 
     @property
     def out_channels_added(self) -> int:
-        return 2 * len(self.sigmas) * self.channels
+        return (4 if self.edges else 2) * len(self.sigmas) * self.channels
 
     def _smooth(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         conv = F.conv3d if self.dim == 3 else F.conv2d
@@ -88,7 +93,23 @@ class SmoothedCopies(nn.Module):
             both = self._smooth(torch.cat([image, image * image], 1), kernel)
             mean, power = both[:, :self.channels], both[:, self.channels:]
             parts += [mean, power.clamp_min(0).sqrt()]
+            if self.edges:
+                parts += self._gradient_and_laplacian(mean)
         return torch.cat(parts, 1)
+
+    def _gradient_and_laplacian(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Gradient magnitude and Laplacian of ``x`` by central differences."""
+        padded = F.pad(x, [1, 1] * self.dim, mode="replicate")
+        squares, laplacian = torch.zeros_like(x), torch.zeros_like(x)
+        for axis in range(2, 2 + self.dim):
+            n = x.shape[axis]
+            after, before = padded.narrow(axis, 2, n), padded.narrow(axis, 0, n)
+            centre = [slice(None)] * 2 + [slice(1, -1)] * self.dim
+            centre[axis] = slice(None)
+            after, before = after[tuple(centre)], before[tuple(centre)]
+            squares += (0.5 * (after - before)) ** 2
+            laplacian += after + before - 2 * x
+        return [squares.sqrt(), laplacian]
 
 
 class HyperbolicSegmenter(nn.Module):
@@ -116,6 +137,9 @@ class HyperbolicSegmenter(nn.Module):
         the input (empty: none).
     smoothed_channels : int
         How many leading input channels are smoothed (the image channels).
+    smoothing_edges : bool
+        The smoothed copies include gradient magnitudes and Laplacians
+        (``SmoothedCopies(edges=True)``).
 
     Examples
     --------
@@ -127,7 +151,7 @@ class HyperbolicSegmenter(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int, depths: Sequence[int],
                  ranks: Sequence[int], *, up_depths: Optional[Sequence[int]] = None, h: float = 0.2,
                  dim: int = 3, head: bool = True, smoothing: Sequence[float] = (),
-                 smoothed_channels: int = 0) -> None:
+                 smoothed_channels: int = 0, smoothing_edges: bool = False) -> None:
         super().__init__()
         if not head and width != in_channels:
             raise ValueError(f"without a head the width must equal the input channels, got {width} and "
@@ -139,7 +163,8 @@ class HyperbolicSegmenter(nn.Module):
         self.has_head = head
         conv = nn.Conv3d if dim == 3 else nn.Conv2d
         self.net = HyperbolicNet.symmetric(width, depths=depths, ranks=ranks, up_depths=up_depths, dim=dim, h=h)
-        self.smoothing = SmoothedCopies(smoothed_channels, smoothing, dim) if head and smoothing else None
+        self.smoothing = (SmoothedCopies(smoothed_channels, smoothing, dim, edges=smoothing_edges)
+                          if head and smoothing else None)
         features = in_channels + (self.smoothing.out_channels_added if self.smoothing is not None else 0)
         #: Channels of :meth:`inputs`: what the lifting and the head read.
         self.feature_channels = features

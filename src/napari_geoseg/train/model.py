@@ -106,7 +106,8 @@ class Model:
         return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
                                    up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
                                    head=head, smoothing=preset.smoothing if head else (),
-                                   smoothed_channels=layout.image_features_in(in_channels))
+                                   smoothed_channels=layout.image_features_in(in_channels),
+                                   smoothing_edges=preset.smoothing_edges)
 
     def to_dict(self) -> dict:
         """Plain data (tensors, numbers, strings, lists): loadable with ``weights_only``."""

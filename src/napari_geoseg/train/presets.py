@@ -80,6 +80,9 @@ class Preset:
         image channels (local mean and local amplitude,
         :class:`~napari_geoseg.nn.SmoothedCopies`) that the lifting and the head read
         beside the input; empty for none.
+    smoothing_edges
+        With ``smoothing``: the copies also hold the gradient magnitude and the
+        Laplacian of each local mean.
     flatten
         Volumes: give the network the flattened depth (which follows the reflectors,
         :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
@@ -111,6 +114,7 @@ class Preset:
     step_bound: float = 2.0
     race: float = 0.0
     smoothing: tuple[float, ...] = ()
+    smoothing_edges: bool = False
     flatten: bool = True
     description: str = ""
 
