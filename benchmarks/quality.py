@@ -379,6 +379,8 @@ def method_ours(data, case, seed, args, times):
         "final_loss": last.loss if last else None,
         "validation_accuracy": last.validation_accuracy if last else None,
         "race": trainer.race, "design": trainer.design,
+        # Held-out accuracy at each strength of the per-voxel probe (None: no probe).
+        "probe": {str(k): v for k, v in trainer.probe.items()} if trainer.probe else None,
     }
 
 
