@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -155,7 +156,8 @@ def main(argv=None) -> int:
     names = list(variants)
     text = table(result, names)
     print(text)
-    command = " ".join(["python benchmarks/quality_compare.py", *(sys.argv[1:] if argv is None else argv)])
+    # Quoted as quality.py does, so variant names with spaces survive a copy and paste.
+    command = "python " + shlex.join(["benchmarks/quality_compare.py", *(sys.argv[1:] if argv is None else argv)])
     payload = {"benchmark": "quality_compare", "command": command,
                "variants": {n: [str(p) for p in ps] for n, ps in variants.items()},
                "peers": [str(p) for p in args.peers], **result, "table": text}
