@@ -363,8 +363,10 @@ def method_ours(data, case, seed, args, times):
 
     start = time.perf_counter()
     smoothing = tuple(args.smoothing) if getattr(args, "smoothing", None) is not None else None
+    hold_out = getattr(args, "hold_out", None)
     preset = get_preset("fast", race=args.race, smoothing=smoothing,
-                        smoothing_edges=True if getattr(args, "smoothing_edges", False) else None)
+                        smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
+                        hold_out_groups=None if hold_out is None else hold_out == "groups")
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -654,6 +656,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
     if getattr(args, "smoothing_edges", False):
         cmd.append("--smoothing-edges")
+    if getattr(args, "hold_out", None) is not None:
+        cmd += ["--hold-out", args.hold_out]
     for key, value in extra.items():
         if value is None or value is False:
             continue
@@ -1144,6 +1148,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--smoothing-edges", action="store_true",
                         help="ours: the smoothed copies also hold gradient magnitudes and Laplacians "
                              "(Preset.smoothing_edges)")
+    parser.add_argument("--hold-out", choices=("groups", "voxels"), default=None,
+                        help="ours: hold out whole wells/strokes or single voxels to judge the race and the "
+                             "probe by (Preset.hold_out_groups; default: the preset's)")
     parser.add_argument("--smoothing", type=float, nargs="*", default=None,
                         help="ours: scales of the smoothed copies the lifting and head read (Preset.smoothing; "
                              "default: the preset's)")
@@ -1236,6 +1243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "race": args.race if args.race is not None else "preset default",
                      "smoothing": args.smoothing if args.smoothing is not None else "preset default",
                      "smoothing_edges": bool(args.smoothing_edges),
+                     "hold_out": args.hold_out or "preset default",
                      "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir),
                      "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),

@@ -83,6 +83,11 @@ class Preset:
     smoothing_edges
         With ``smoothing``: the copies also hold the gradient magnitude and the
         Laplacian of each local mean.
+    hold_out_groups
+        The labelled voxels held out to judge the race and the probe by are whole
+        connected groups (wells, strokes) where the labels come in them
+        (:func:`~napari_geoseg.train.holdout.validation_split`); off: single voxels
+        drawn at random, whose neighbours in the same well stay in training.
     flatten
         Volumes: give the network the flattened depth (which follows the reflectors,
         :class:`~napari_geoseg.train.flattening.FlattenedDepth`) as its position channel
@@ -115,6 +120,7 @@ class Preset:
     race: float = 0.0
     smoothing: tuple[float, ...] = ()
     smoothing_edges: bool = False
+    hold_out_groups: bool = True
     flatten: bool = True
     description: str = ""
 

@@ -17,6 +17,7 @@ from ..errors import GeosegError, InputError
 from ..nn import StepNormBound, partial_cross_entropy
 from .devices import resolve_device
 from .flattening import FlattenedDepth, flattened_depth_of
+from .holdout import validation_split
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
@@ -153,7 +154,9 @@ class Trainer:
     class_names : sequence of str, optional
         Names of the classes, in order of label value.
     validation_fraction : float
-        Share of labelled voxels held out to measure validation accuracy.
+        Share of labelled voxels held out to measure validation accuracy: whole wells
+        or strokes where the labels come in them (:attr:`Preset.hold_out_groups`,
+        :func:`~napari_geoseg.train.holdout.validation_split`).
     flattened_depth : FlattenedDepth, optional
         The image's flattened depth from an earlier :class:`Trainer` (its
         :attr:`flattened_depth`), reused instead of flattening the image again; a
@@ -225,7 +228,7 @@ class Trainer:
         #: The network's spatial shape of the image, padded to a multiple of its coarsening.
         self.padded_shape = tuple(s + (-s % multiple) for s in network_image.shape[:layout.network_ndim])
         self.block = self._block_shape(block or preset.block_for(mode), multiple)
-        self._use_labels(points, values, validation_fraction)
+        self._use_labels(points, values, labels.shape, validation_fraction)
         self._stop = threading.Event()
         self.history: list[Progress] = []
         #: Validation accuracy of each design raced (``{"bare": ..., "head": ...}``) once
@@ -348,12 +351,13 @@ class Trainer:
             model.class_names += [f"class {v}" for v in class_ids[len(model.class_names):]]
         return model
 
-    def _use_labels(self, points: np.ndarray, values: np.ndarray, validation_fraction: float) -> None:
+    def _use_labels(self, points: np.ndarray, values: np.ndarray, shape: tuple[int, ...],
+                    validation_fraction: float) -> None:
         """Keep the labelled voxels with data, hold some out, and weigh the classes."""
         # A labelled voxel without data is dropped (a pixel of a cube if any band is missing).
         keep = finite_at(self.image, points, self.layout)
         self._points, self._values = points[keep], values[keep]
-        self._split_validation(validation_fraction)
+        self._split_validation(validation_fraction, shape)
         counts = np.bincount(self._values[self._train], minlength=self.n_classes + 1)[1:].astype(np.float64)
         if np.count_nonzero(counts) < 2:
             raise InputError("after holding out validation voxels fewer than two classes remain; label more voxels")
@@ -376,10 +380,12 @@ class Trainer:
         self.rivals.append(rival)
 
     # -- setup -----------------------------------------------------------------------
-    def _split_validation(self, fraction: float) -> None:
-        rng = np.random.default_rng(self.seed)
-        n = len(self._values)
-        held = rng.random(n) < fraction if n >= 20 else np.zeros(n, bool)
+    def _split_validation(self, fraction: float, shape: tuple[int, ...]) -> None:
+        if self.preset.hold_out_groups:
+            held = validation_split(self._points, self._values, shape, fraction, self.seed)
+        else:
+            n = len(self._values)
+            held = np.random.default_rng(self.seed).random(n) < fraction if n >= 20 else np.zeros(n, bool)
         self._train = ~held
         self._train_points = self._points[~held]
         self._validation_points = self._points[held]

@@ -1,0 +1,114 @@
+"""Which labelled voxels training holds out to judge the network by.
+
+The held-out voxels decide the design race and the probe's strength, so they must
+stand for the unlabelled volume. A voxel of a well or a stroke has labelled neighbours
+in the same well or stroke, of the same class and with nearly the same values; held
+out one by one, such voxels reward whatever interpolates along the well rather than
+what carries over to the rest of the volume. Labels given as wells or strokes
+therefore lose whole wells or strokes (connected groups of labelled voxels); labels
+given as scattered pixels lose single pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+__all__ = ["connected_groups", "validation_split", "MAX_HELD_SHARE", "MIN_GROUPS"]
+
+#: Group hold-out needs at least this many groups (wells, strokes).
+MIN_GROUPS = 4
+#: A group is not held out if the held-out voxels would then exceed this share.
+MAX_HELD_SHARE = 0.35
+
+
+def connected_groups(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Connected group (full connectivity) of each labelled voxel, whatever its class.
+
+    Parameters
+    ----------
+    points : (N, D) integer array
+        Coordinates of the labelled voxels in an array of ``shape``.
+    shape : tuple of int
+        Shape of the labels.
+
+    Returns
+    -------
+    (N,) int array
+        Group number of each voxel, from 0.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n, ndim = points.shape
+    if n == 0:
+        return np.zeros(0, np.int64)
+    keys = np.ravel_multi_index(points.T, shape)
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    rows, cols = [], []
+    # Half of the 3^D - 1 neighbour offsets suffice: the graph is undirected.
+    for offset in itertools.product((-1, 0, 1), repeat=ndim):
+        if offset <= (0,) * ndim:
+            continue
+        neighbours = points + np.array(offset)
+        inside = np.all((neighbours >= 0) & (neighbours < np.array(shape)), axis=1)
+        wanted = np.ravel_multi_index(neighbours[inside].T, shape)
+        at = np.minimum(np.searchsorted(sorted_keys, wanted), n - 1)
+        found = sorted_keys[at] == wanted
+        rows.append(np.flatnonzero(inside)[found])
+        cols.append(order[at[found]])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def validation_split(points: np.ndarray, values: np.ndarray, shape: tuple[int, ...], fraction: float,
+                     seed: int) -> np.ndarray:
+    """Which labelled voxels to hold out (a boolean mask over ``points``).
+
+    Whole connected groups (wells, strokes) are held out, drawn at random until about
+    ``fraction`` of the voxels are, skipping a group that would leave one of its
+    classes without training voxels or take the held-out share above
+    :data:`MAX_HELD_SHARE`. Scattered pixels (most groups a single voxel), fewer than
+    :data:`MIN_GROUPS` groups, or no group that can go, fall back to single voxels
+    drawn at random. Fewer than 20 labelled voxels: none held out.
+
+    Parameters
+    ----------
+    points : (N, D) integer array
+        Coordinates of the labelled voxels.
+    values : (N,) integer array
+        Their classes.
+    shape : tuple of int
+        Shape of the labels.
+    fraction : float
+        Share of the voxels to hold out.
+    seed : int
+        Same seed, same split.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(values)
+    if n < 20:
+        return np.zeros(n, bool)
+    by_voxel = rng.random(n) < fraction
+    groups = connected_groups(points, shape)
+    sizes = np.bincount(groups)
+    if len(sizes) < MIN_GROUPS or np.median(sizes) <= 1:
+        return by_voxel
+    # Training voxels left of each class in groups not held out.
+    left = np.bincount(values, minlength=values.max() + 1)
+    held = np.zeros(n, bool)
+    for group in rng.permutation(len(sizes)):
+        if held.sum() >= fraction * n:
+            break
+        members = groups == group
+        if held.sum() + sizes[group] > MAX_HELD_SHARE * n:
+            continue
+        counts = np.bincount(values[members], minlength=len(left))
+        if np.any((counts > 0) & (left - counts <= 0)):
+            continue
+        held |= members
+        left -= counts
+    return held if held.any() else by_voxel
