@@ -55,6 +55,23 @@ def test_chunked_prediction_into_zarr_and_resume(trained, tmp_path):
         predict_to_zarr(other, volume.image, outputs, chunks=20, block=16, resume=True)
 
 
+def test_a_chunk_is_written_a_slab_of_zarr_chunks_at_a_time(trained, tmp_path, monkeypatch):
+    from napari_geoseg.train import blockwise
+
+    volume, model, whole = trained
+    # Zarr chunks of 4 rows in prediction chunks of 20; the predictor's slabs (rows of
+    # blocks every 12 rows) do not line up with them, so rows wait to be written.
+    monkeypatch.setattr(blockwise, "ROWS_PER_STORE_CHUNK", 4)
+    outputs = ChunkedOutputs(str(tmp_path / "p.zarr"), str(tmp_path / "prob.zarr"), str(tmp_path / "u.zarr"))
+    summary = predict_to_zarr(model, volume.image, outputs, chunks=20, block=16)
+    assert summary["computed"] == 12
+    assert zarr.open_array(outputs.labels).chunks == (4, 20, 20)
+    assert zarr.open_array(outputs.probabilities).chunks == (4, 20, 20, model.n_classes)
+    np.testing.assert_array_equal(zarr.open_array(outputs.labels)[:], whole.labels)
+    np.testing.assert_array_equal(zarr.open_array(outputs.probabilities)[:], np.moveaxis(whole.probabilities, 0, -1))
+    np.testing.assert_array_equal(zarr.open_array(outputs.uncertainty)[:], whole.uncertainty)
+
+
 def test_two_workers_write_what_one_does(trained, tmp_path):
     pytest.importorskip("distributed")
     volume, model, whole = trained

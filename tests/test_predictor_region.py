@@ -5,7 +5,7 @@ import pytest
 
 from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.errors import InputError
-from napari_geoseg.train import Predictor, Trainer
+from napari_geoseg.train import Prediction, Predictor, Trainer
 from napari_geoseg.train import predictor as predictor_module
 
 
@@ -84,6 +84,36 @@ def test_slabs_and_per_axis_weights_change_nothing(trained, monkeypatch):
     np.testing.assert_allclose(slabs.uncertainty, entropy, atol=1e-5)
     whole = predictor.predict(volume.image)
     np.testing.assert_array_equal(whole.labels[box], slabs.labels)
+
+
+def test_slabs_of_rows_are_given_as_soon_as_no_block_touches_them(trained):
+    volume, model = trained
+    predictor = Predictor(model, block=8, overlap=4, flips=False)  # rows of blocks every 4 rows
+    box = (slice(2, 23), slice(0, 24), slice(0, 32))
+    # A part's probabilities are overwritten by the next slab's: copied as they come.
+    slabs = [(r, Prediction(p.labels, p.probabilities.copy(), p.uncertainty))
+             for r, p in predictor.predict_slabs(volume.image, output=box)]
+    rows = [r for r, _ in slabs]
+    assert rows[0].start == 0 and rows[-1].stop == 21 and len(slabs) > 3
+    assert all(a.stop == b.start for a, b in zip(rows, rows[1:]))
+    assert max(r.stop - r.start for r in rows) <= 8  # never more than a row of blocks
+    whole = predictor.predict(volume.image, output=box)
+    np.testing.assert_array_equal(np.concatenate([p.labels for _, p in slabs]), whole.labels)
+    np.testing.assert_array_equal(np.concatenate([p.probabilities for _, p in slabs], axis=1), whole.probabilities)
+    np.testing.assert_array_equal(np.concatenate([p.uncertainty for _, p in slabs]), whole.uncertainty)
+
+
+@pytest.mark.parametrize("spatial, expected", [
+    ((96, 96, 96), (96, 96, 96)),  # fits the budget whole: one block
+    ((512, 512, 256), (64, 64, 256)),  # whole traces, narrower blocks
+    ((512, 512, 2000), (64, 64, 256)),  # traces too long: down to the training block, then cut
+    ((40, 36, 48), (40, 36, 48)),
+])
+def test_volume_blocks_take_whole_traces_within_the_voxel_budget(trained, spatial, expected):
+    _, model = trained
+    block = Predictor(model).block_shape(spatial)
+    assert block == expected and np.prod(block) <= predictor_module.BLOCK_VOXELS
+    assert Predictor(model, block=32).block_shape(spatial) == tuple(min(32, s) for s in spatial)
 
 
 @pytest.mark.parametrize("region, message", [

@@ -1,7 +1,8 @@
 """Prediction chunk by chunk into zarr stores: out of core, resumable, on dask.distributed.
 
-The output is cut into chunks that are also the zarr chunks of the stores, so every
-chunk is written by one task and tasks never share a zarr chunk. Each chunk is
+The output is cut into chunks, each written by one task into whole zarr chunks of the
+stores (slabs of rows of it, :func:`store_chunks`, written as they are predicted), so
+tasks never share a zarr chunk and memory holds a slab, not a chunk. Each chunk is
 predicted from the blocks of the whole image's tiling that overlap it
 (:meth:`Predictor.predict` with ``output=``), so the chunks together equal a
 whole-image prediction exactly, whoever computed them. A chunk is marked done (an empty
@@ -27,10 +28,18 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["ImageSource", "ChunkedOutputs", "chunk_boxes", "predict_to_zarr", "DONE_FOLDER"]
+__all__ = ["ImageSource", "ChunkedOutputs", "chunk_boxes", "store_chunks", "predict_to_zarr", "DONE_FOLDER"]
 
 #: Folder inside the labels store that marks the chunks written.
 DONE_FOLDER = ".geoseg-done"
+
+#: Rows (along the first axis) of the output stores' zarr chunks, where they divide the
+#: prediction chunks (:func:`store_chunks`).
+ROWS_PER_STORE_CHUNK = 64
+
+#: Changes whenever the same model, image and settings would predict other values, so
+#: that a store written before is not resumed (blocks of whole traces since 2).
+TILING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -110,25 +119,63 @@ def _create_or_check(path: str, shape, chunks, dtype, attributes: dict, resume: 
 
 def _predict_chunk(index: int, box: tuple[slice, ...], model, source, outputs: ChunkedOutputs,
                    flattened_depth, options: dict, threads: Optional[int]) -> tuple[int, int]:
-    """Predict one chunk and write it into the stores; returns (index, voxels masked)."""
+    """Predict one chunk and write it into the stores, a slab of zarr chunks at a time;
+    returns (index, voxels masked)."""
     import torch
     import zarr
 
+    from .heap import hold_mmap_threshold
     from .predictor import Predictor
 
+    hold_mmap_threshold()  # a worker process predicts chunk after chunk
     if threads:
         torch.set_num_threads(threads)
     image = source.open() if isinstance(source, ImageSource) else source
-    result = Predictor(model, **options).predict(image, output=box, flattened_depth=flattened_depth)
-    zarr.open_array(store=outputs.labels, mode="r+")[box] = result.labels
+    stores = [(zarr.open_array(store=outputs.labels, mode="r+"), lambda part: part.labels)]
     if outputs.probabilities:
-        zarr.open_array(store=outputs.probabilities, mode="r+")[box] = np.moveaxis(result.probabilities, 0, -1)
+        stores.append((zarr.open_array(store=outputs.probabilities, mode="r+"),
+                       lambda part: np.moveaxis(part.probabilities, 0, -1).copy()))  # a view: copied
     if outputs.uncertainty:
-        zarr.open_array(store=outputs.uncertainty, mode="r+")[box] = result.uncertainty
+        stores.append((zarr.open_array(store=outputs.uncertainty, mode="r+"), lambda part: part.uncertainty))
+    # Rows wait until they fill whole zarr chunks, so no zarr chunk is read back and rewritten.
+    rows_per_write = stores[0][0].chunks[0]
+    length = box[0].stop - box[0].start
+    pending: list[list[np.ndarray]] = [[] for _ in stores]
+    written = masked = 0
+    slabs = Predictor(model, **options).predict_slabs(image, output=box, flattened_depth=flattened_depth)
+    for rows, part in slabs:
+        masked += part.masked
+        for waiting, (_, values) in zip(pending, stores):
+            waiting.append(values(part))
+        ready = length if rows.stop == length else rows.stop // rows_per_write * rows_per_write
+        if ready <= written:
+            continue
+        for k, (array, _) in enumerate(stores):
+            values = np.concatenate(pending[k]) if len(pending[k]) > 1 else pending[k][0]
+            target = (slice(box[0].start + written, box[0].start + ready), *box[1:])
+            array[target] = values[:ready - written]
+            pending[k] = [values[ready - written:]] if ready < rows.stop else []
+        written = ready
     done = Path(outputs.labels) / DONE_FOLDER
     done.mkdir(exist_ok=True)
     (done / str(index)).touch()  # last: a chunk is done only once all its values are written
-    return index, result.masked
+    return index, masked
+
+
+def store_chunks(grid: tuple[int, ...]) -> tuple[int, ...]:
+    """Zarr chunks of the output stores for prediction chunks of ``grid``: slabs of
+    :data:`ROWS_PER_STORE_CHUNK` rows where they divide a prediction chunk, so that a
+    chunk is written a slab at a time (each slab whole zarr chunks) as it is predicted.
+
+    Examples
+    --------
+    >>> store_chunks((256, 256, 256))
+    (64, 256, 256)
+    >>> store_chunks((100, 100, 100))
+    (100, 100, 100)
+    """
+    rows = ROWS_PER_STORE_CHUNK if grid[0] % ROWS_PER_STORE_CHUNK == 0 else grid[0]
+    return (rows, *grid[1:])
 
 
 def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[ImageSource] = None,
@@ -147,7 +194,8 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     source : ImageSource, optional
         How workers open the image; needed with ``workers > 1`` or ``scheduler``.
     chunks : int
-        Side of the output chunks (and of the stores' zarr chunks).
+        Side of the output chunks, each predicted by one task (the stores' zarr chunks
+        are slabs of them: :func:`store_chunks`).
     resume : bool
         Continue stores written earlier by the same model, image and settings, skipping
         the chunks marked done.
@@ -173,6 +221,7 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
         (output voxels without data, among those computed).
     """
     from .flattening import flattened_depth_of
+    from .heap import hold_mmap_threshold
     from .predictor import Predictor
 
     if chunks < 1 or workers < 1:
@@ -183,21 +232,23 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     layout = predictor.check_image(tuple(image.shape), axes)  # before any store is touched
     shape = predictor.output_shape(tuple(image.shape))
     grid = tuple(min(chunks, s) for s in shape)
-    settings = {"chunks": grid, **{k: str(v) for k, v in options.items()}}
+    settings = {"chunks": grid, "tiling": TILING_VERSION, **{k: str(v) for k, v in options.items()}}
     fingerprint = _fingerprint(model, tuple(image.shape), settings)
     attributes = dict(attributes or {})
     dtype = model.labels_dtype
-    _create_or_check(outputs.labels, shape, grid, dtype, attributes, resume, fingerprint)
+    stored = store_chunks(grid)
+    _create_or_check(outputs.labels, shape, stored, dtype, attributes, resume, fingerprint)
     if outputs.probabilities:
         k = model.n_classes
-        _create_or_check(outputs.probabilities, (*shape, k), (*grid, k), np.float32, {}, resume, fingerprint)
+        _create_or_check(outputs.probabilities, (*shape, k), (*stored, k), np.float32, {}, resume, fingerprint)
     if outputs.uncertainty:
-        _create_or_check(outputs.uncertainty, shape, grid, np.float32, attributes, resume, fingerprint)
+        _create_or_check(outputs.uncertainty, shape, stored, np.float32, attributes, resume, fingerprint)
     done_folder = Path(outputs.labels) / DONE_FOLDER
     done = {int(p.name) for p in done_folder.iterdir() if p.name.isdigit()} if resume and done_folder.is_dir() \
         else set()
     boxes = chunk_boxes(shape, grid)
     pending = [(i, box) for i, box in enumerate(boxes) if i not in done]
+    hold_mmap_threshold()  # before the flattening's and the chunks' large arrays come and go
     flattened = (flattened_depth_of(image, model.center, model.scale)
                  if model.layout.flattened and layout.mode == "volume" and pending else None)
     summary = {"chunks": len(boxes), "computed": 0, "skipped": len(boxes) - len(pending), "masked": 0}

@@ -74,7 +74,7 @@ def prediction_bytes(predictor, image_shape: tuple[int, ...], itemsize: int) -> 
     """
     model = predictor.model
     outputs = math.prod(image_shape[:model.layout.labels_ndim()]) * (12 * model.n_classes + 16)
-    block = predictor.block_side ** model.layout.network_ndim
+    block = math.prod(predictor.block_shape(tuple(image_shape[:model.layout.network_ndim])))
     # A cube's block is read with its whole spectrum: its bands are the input channels.
     values = model.in_channels * model.layout.band_bin if model.layout.bands_as_channels else model.in_channels
     return outputs + block * (values * (itemsize + 4) + STEP_FACTOR * model.net.width * 4)

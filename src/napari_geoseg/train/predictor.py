@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -24,6 +25,10 @@ VERTICAL_AXES = frozenset({"sample", "time", "depth", "twt"})
 
 #: Voxels per slab when the blended scores become labels and entropy (bounds temporaries).
 _SLAB_VOXELS = 1 << 20
+
+#: Most voxels of a volume's prediction block: the network's working memory (about 100
+#: bytes a voxel for the ``fast`` preset) is bounded by it, whatever the block side.
+BLOCK_VOXELS = 1 << 20
 
 __all__ = ["Predictor", "Prediction", "PredictionCancelled"]
 
@@ -72,6 +77,11 @@ def _overlap(corner: tuple[int, ...], size: tuple[int, ...], box) -> tuple[tuple
     return in_block, in_box
 
 
+def _shifted(box: tuple[slice, ...], rows: int) -> tuple[slice, ...]:
+    """``box`` with its first axis moved up by ``rows``."""
+    return (slice(box[0].start - rows, box[0].stop - rows), *box[1:])
+
+
 def _starts(length: int, block: int, step: int) -> list[int]:
     starts = list(range(0, max(length - block, 0) + 1, step))
     if starts[-1] + block < length:
@@ -89,11 +99,16 @@ class Predictor:
         averaged.
     device : str, optional
     block : int, optional
-        Block side in voxels (lateral axes); defaults to twice the training block, since
-        prediction keeps no gradients. Memory grows with the block, not the image.
+        Block side in voxels; defaults to twice the training block, since prediction
+        keeps no gradients. Memory grows with the block, not the image. A volume's
+        blocks take whole traces where they fit in :data:`BLOCK_VOXELS` voxels, the
+        lateral sides narrowed for it down to the training block (no seams and no
+        recomputed overlap along the traces); longer traces are cut into blocks of that
+        many voxels (:meth:`block_shape`).
     overlap : int, optional
-        Overlap between neighbouring blocks; predictions are blended with weights that
-        fall off towards block edges, where zero padding makes the network less sure.
+        Overlap between neighbouring blocks (default: a quarter of the block along each
+        axis); predictions are blended with weights that fall off towards block edges,
+        where zero padding makes the network less sure.
     flips : bool
         Average the probabilities over the four flips of the lateral axes (four network
         passes per block: slower, steadier). Live previews turn it off.
@@ -122,7 +137,7 @@ class Predictor:
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
         self.block_side = max(multiple, side // multiple * multiple)
-        self.overlap = overlap if overlap is not None else max(multiple, self.block_side // 4 // multiple * multiple)
+        self.overlap = overlap
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -192,7 +207,6 @@ class Predictor:
                 total = probabilities if total is None else total.add_(probabilities)
         return (total / (len(flips) * len(nets))).cpu().numpy()
 
-    @torch.no_grad()
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
                 region: Optional[tuple[slice, ...]] = None,
                 flattened_depth: Optional[FlattenedDepth] = None,
@@ -216,6 +230,37 @@ class Predictor:
         the whole prediction. Each block is read with its context, up to a block beyond
         the box.
         """
+        shape, n_classes = self._output_extent(image, region, output), self.model.n_classes
+        labels = np.empty(shape, self.model.labels_dtype)
+        probabilities = np.empty((n_classes, *shape), np.float32)
+        uncertainty = np.empty(shape, np.float32)
+        masked = 0
+        for rows, part in self.predict_slabs(image, progress, region, flattened_depth, output):
+            labels[rows], probabilities[:, rows], uncertainty[rows] = part.labels, part.probabilities, part.uncertainty
+            masked += part.masked
+        return Prediction(labels, probabilities, uncertainty, masked=masked)
+
+    def _output_extent(self, image, region, output) -> tuple[int, ...]:
+        """Shape of what :meth:`predict` returns."""
+        layout = self.check_image(tuple(image.shape))
+        _, spatial = self.check_region(tuple(image.shape), region if region is not None else ())
+        out_ndim = layout.labels_ndim()
+        return tuple(stop - start for start, stop in _output_box(output, spatial[:out_ndim]))
+
+    @torch.no_grad()
+    def predict_slabs(self, image, progress: Optional[Callable[[int, int], None]] = None,
+                      region: Optional[tuple[slice, ...]] = None,
+                      flattened_depth: Optional[FlattenedDepth] = None,
+                      output: Optional[tuple[slice, ...]] = None) -> Iterator[tuple[slice, Prediction]]:
+        """:meth:`predict`, given a slab of rows (along the first axis) at a time.
+
+        Yields ``(rows, part)``: the rows of the output (relative to it) and their
+        :class:`Prediction`, in order and covering it. A row is given as soon as no
+        block left touches it, so memory holds a row of blocks' outputs, not the
+        whole output's: a chunk of a survey goes to disk slab by slab. The part's
+        probabilities are a view of that buffer, overwritten once the next slab is
+        asked for: copy what is kept.
+        """
         self._stop.clear()
         model = self.model
         layout = self.check_image(tuple(image.shape))
@@ -232,41 +277,94 @@ class Predictor:
         keep = _output_box(output, spatial[:out_ndim])
         block, corners, window, axis_weights = self._tiling(spatial, keep, out_ndim)
         keep_shape = tuple(stop - start for start, stop in keep)
-        total = np.zeros((model.n_classes, *keep_shape), np.float32)
-        finite = np.ones(keep_shape, bool)
+        # The scores of the rows a row of blocks touches; ``first`` is the output row of
+        # the buffer's row 0. Corners come in C order, so a block's first row never
+        # lies above the previous block's.
+        height = min(block[0], keep_shape[0])
+        total = np.zeros((model.n_classes, height, *keep_shape[1:]), np.float32)
+        finite = np.ones((height, *keep_shape[1:]), bool)
+        first = 0
         if model.layout.flattened:
             flattened_depth = flattened_depth_of(image, model.center, model.scale, reuse=flattened_depth)
         for done, corner in enumerate(corners, start=1):
             if self._stop.is_set():
                 raise PredictionCancelled("prediction cancelled")
+            row = corner[0] - keep[0][0]
+            if row > first:  # the rows above this row of blocks are final
+                stop = min(row, keep_shape[0])
+                yield self._emit(total, finite, first, stop, axis_weights)
+                self._drop_rows(total, finite, stop - first)
+                first = row
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
             features, block_finite = self._block_input(image, inside, origin, full_spatial, flattened_depth)
             while block_finite.ndim > out_ndim:
                 block_finite = block_finite.all(-1)
             in_block, in_keep = _overlap(corner[:out_ndim], block_finite.shape, keep)
-            finite[in_keep] &= block_finite[in_block]
+            finite[_shifted(in_keep, first)] &= block_finite[in_block]
             probabilities = self._probabilities(nets, torch.from_numpy(features)[None].to(self.device),
                                                 model.n_classes, model.layout.band_slice)
             in_block, in_keep = _overlap(corner[:out_ndim], block[:out_ndim], keep)
-            total[(slice(None), *in_keep)] += probabilities[(slice(None), *in_block)] * window[in_block]
+            scores = probabilities[(slice(None), *in_block)]
+            scores *= window[in_block]
+            total[(slice(None), *_shifted(in_keep, first))] += scores
             if progress is not None:
                 progress(done, len(corners))
-        return self._decide(total, finite, axis_weights)
+        yield self._emit(total, finite, first, keep_shape[0], axis_weights)
+
+    def _emit(self, total: np.ndarray, finite: np.ndarray, first: int, stop: int,
+              axis_weights: Sequence[np.ndarray]) -> tuple[slice, Prediction]:
+        """The prediction of output rows ``first:stop``, the buffers' first rows (its
+        probabilities are those rows of ``total``, turned into probabilities in place)."""
+        n = stop - first
+        return slice(first, stop), self._decide(total[:, :n], finite[:n],
+                                                [axis_weights[0][first:stop], *axis_weights[1:]])
+
+    @staticmethod
+    def _drop_rows(total: np.ndarray, finite: np.ndarray, n: int) -> None:
+        """Move the buffers' rows up by ``n`` (the first ``n`` were given) and clear the
+        rows freed; row by row, as each row's source lies below it and no temporary
+        copy of the buffers is needed."""
+        height = finite.shape[0]
+        for row in range(height - n):
+            total[:, row] = total[:, row + n]
+            finite[row] = finite[row + n]
+        total[:, height - n:] = 0
+        finite[height - n:] = True
+
+    def block_shape(self, spatial: tuple[int, ...]) -> tuple[int, ...]:
+        """The blocks' shape for an image (or region) of the network's ``spatial`` shape.
+
+        Sides are multiples of the network's coarsening; blocks reaching past the far end
+        of the image are completed by reflection, as in training.
+        """
+        multiple = self.model.net.input_multiple
+        padded = tuple(s + (-s % multiple) for s in spatial)
+        block = [min(self.block_side, s) for s in padded]
+        if self.model.layout.band_slice:
+            block[2] = padded[2]  # the loss reads a band slice: the whole spectrum
+        elif self.model.layout.mode == "volume" and len(block) == 3 and math.prod(block) > BLOCK_VOXELS:
+            floor = self.model.preset.block
+            side = max(floor, math.isqrt(BLOCK_VOXELS // padded[2]) // multiple * multiple)
+            block[0], block[1] = min(block[0], side), min(block[1], side)
+            block[2] = min(padded[2], max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple))
+        return tuple(block)
+
+    def _overlap_for(self, block: int) -> int:
+        multiple = self.model.net.input_multiple
+        if self.overlap is not None:
+            return min(self.overlap, block // 2)
+        return min(max(multiple, block // 4 // multiple * multiple), block // 2)
 
     def _tiling(self, spatial: tuple[int, ...], keep, out_ndim: int):
         """Block shape, the corners of the blocks that overlap the output box ``keep``
         (all of them without one), the blending window of a block's outputs, and for
         each output axis the sum of the windows over ``keep``."""
         multiple = self.model.net.input_multiple
-        # The network needs sizes that are multiples of 2**coarsenings: blocks reaching
-        # past the far end are completed by reflection, as in training.
         padded_spatial = tuple(s + (-s % multiple) for s in spatial)
-        block = [min(self.block_side, s) for s in padded_spatial]
-        if self.model.layout.band_slice:
-            block[2] = padded_spatial[2]
+        block = list(self.block_shape(spatial))
         axes_starts, tapers = [], []
         for axis in range(len(spatial)):
-            overlap = min(self.overlap, block[axis] // 2) if block[axis] < padded_spatial[axis] else 0
+            overlap = self._overlap_for(block[axis]) if block[axis] < padded_spatial[axis] else 0
             step = max(block[axis] - overlap, multiple)
             starts = _starts(padded_spatial[axis], block[axis], step)
             if axis < len(keep):

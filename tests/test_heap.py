@@ -1,0 +1,38 @@
+"""train.heap: freed arrays leave the process's resident memory (glibc)."""
+import subprocess
+import sys
+
+import pytest
+
+CHECK = """
+import sys
+import numpy as np
+from napari_geoseg.train.heap import hold_mmap_threshold
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) // 1024
+
+held = hold_mmap_threshold() if sys.argv[1] == "hold" else None
+first = np.ones(16 << 17)  # 16 MiB: glibc raises its threshold above this once freed...
+del first
+before = rss()
+second = np.ones(8 << 17)  # ...so 8 MiB would come from the heap and stay there
+del second
+print(held, rss() - before)
+"""
+
+
+def grown(mode: str) -> tuple[str, int]:
+    out = subprocess.run([sys.executable, "-c", CHECK, mode], capture_output=True, text=True, check=True)
+    held, growth = out.stdout.split()
+    return held, int(growth)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_freed_array_leaves_resident_memory_once_the_threshold_is_held():
+    held, growth = grown("hold")
+    if held != "True":
+        pytest.skip("not glibc")
+    assert growth < 2
+    assert grown("free")[1] >= 7  # what it prevents: the heap keeps the freed 8 MiB
