@@ -364,7 +364,9 @@ def method_ours(data, case, seed, args, times):
     start = time.perf_counter()
     smoothing = tuple(args.smoothing) if getattr(args, "smoothing", None) is not None else None
     hold_out = getattr(args, "hold_out", None)
-    preset = get_preset("fast", race=args.race, smoothing=smoothing,
+    # --smoothing gives the copies to every mode (the preset's own modes otherwise).
+    modes = ("volume", "spectral", "image") if smoothing is not None else None
+    preset = get_preset("fast", race=args.race, smoothing=smoothing, smoothing_modes=modes,
                         smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
                         hold_out_groups=None if hold_out is None else hold_out == "groups")
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
@@ -1152,8 +1154,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help="ours: hold out whole wells/strokes or single voxels to judge the race and the "
                              "probe by (Preset.hold_out_groups; default: the preset's)")
     parser.add_argument("--smoothing", type=float, nargs="*", default=None,
-                        help="ours: scales of the smoothed copies the lifting and head read (Preset.smoothing; "
-                             "default: the preset's)")
+                        help="ours: scales of the smoothed copies the lifting and head read, in every mode "
+                             "(Preset.smoothing and smoothing_modes; none: no copies; default: the preset's)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_SIZE}^3 synthetic seismic ({2 * QUICK_SIZE}^2 image section), "
                              f"hyperspectral cubes every {QUICK_BAND_STEP}th band, seed 0, {QUICK_ITERATIONS} "

@@ -69,12 +69,13 @@ def test_too_few_groups_fall_back_to_voxels():
     np.testing.assert_array_equal(held, np.random.default_rng(0).random(len(values)) < 0.1)
 
 
-def test_the_trainer_holds_out_whole_wells_unless_told_otherwise():
+def test_the_trainer_holds_out_whole_wells_when_told_to():
     volume = synthetic_seismic((32, 32, 32), seed=1)
     traces = lambda points: {tuple(p) for p in points[:, :2]}  # noqa: E731
-    trainer = Trainer(volume.image, volume.labels, iterations=2, block=16)
-    held = trainer._validation_points
-    assert len(held) and not traces(held) & traces(trainer._train_points)
-    voxels = Trainer(volume.image, volume.labels, iterations=2, block=16,
-                     preset=replace(get_preset("fast"), hold_out_groups=False))
+    groups = Trainer(volume.image, volume.labels, iterations=2, block=16,
+                     preset=replace(get_preset("fast"), hold_out_groups=True))
+    held = groups._validation_points
+    assert len(held) and not traces(held) & traces(groups._train_points)
+    voxels = Trainer(volume.image, volume.labels, iterations=2, block=16)  # the default
+    assert not voxels.preset.hold_out_groups
     assert traces(voxels._validation_points) & traces(voxels._train_points)

@@ -223,7 +223,7 @@ def test_a_model_with_smoothed_copies_trains_saves_and_predicts(tmp_path):
     from dataclasses import replace
 
     volume = synthetic_seismic((16, 16, 16), seed=0)
-    preset = replace(get_preset("fast"), head=True, race=0.0, smoothing=(1.0, 2.0))
+    preset = replace(get_preset("fast"), head=True, race=0.0, smoothing=(1.0, 2.0), smoothing_modes=("volume",))
     model = Trainer(volume.image, volume.labels, preset=preset, iterations=3, block=16).train()
     # One image channel: itself, position and mask, then two copies per scale.
     assert model.net.feature_channels == 3 + 4 and model.net.head.in_channels == model.net.width + 7
@@ -235,3 +235,32 @@ def test_a_model_with_smoothed_copies_trains_saves_and_predicts(tmp_path):
     assert Model.load(with_edges.save(tmp_path / "e.pt")).net.feature_channels == 3 + 8
     np.testing.assert_array_equal(Predictor(loaded).predict(volume.image).labels,
                                   Predictor(model).predict(volume.image).labels)
+
+
+def test_the_fast_preset_smooths_cubes_and_images_not_volumes(tmp_path):
+    from dataclasses import replace
+
+    preset = get_preset("fast")
+    assert preset.smoothing_for("spectral") == preset.smoothing_for("image") == (1.0, 2.0, 4.0)
+    assert preset.smoothing_for("volume") == ()
+    volume = synthetic_seismic((16, 16, 16), seed=0)
+    headed = Trainer(volume.image, volume.labels, preset=replace(preset, head=True, race=0.0), iterations=1,
+                     block=16).train()
+    assert headed.net.smoothing is None  # a volume network with a head, no copies
+    rng = np.random.default_rng(0)
+    cube = rng.random((16, 16, 8)).astype(np.float32)
+    labels = np.zeros((16, 16), np.int16)
+    labels[2:4, 2:4], labels[10:12, 10:12] = 1, 2
+    cube_model = Trainer(cube, labels, mode="spectral", iterations=1, members=1).train()
+    assert cube_model.net.smoothing is not None and cube_model.net.smoothing.sigmas == (1.0, 2.0, 4.0)
+    # A file written before smoothing_modes existed gave its copies to every mode.
+    everywhere = replace(preset, head=True, race=0.0, smoothing_modes=("volume", "spectral", "image"))
+    old = Trainer(volume.image, volume.labels, preset=everywhere, iterations=1, block=16).train()
+    path = old.save(tmp_path / "m.pt")
+    blob = torch.load(path, weights_only=True)
+    del blob["preset"]["smoothing_modes"]
+    torch.save(blob, path)
+    loaded = Model.load(path)
+    assert loaded.preset.smoothing_modes == everywhere.smoothing_modes and loaded.net.smoothing is not None
+    np.testing.assert_array_equal(Predictor(loaded).predict(volume.image).labels,
+                                  Predictor(old).predict(volume.image).labels)

@@ -105,7 +105,7 @@ class Model:
         width = max(preset.width_for(layout.mode), channels) if head else in_channels
         return HyperbolicSegmenter(in_channels, channels, width, preset.depths, preset.ranks,
                                    up_depths=preset.up_depths, h=preset.h, dim=layout.network_ndim,
-                                   head=head, smoothing=preset.smoothing if head else (),
+                                   head=head, smoothing=preset.smoothing_for(layout.mode) if head else (),
                                    smoothed_channels=layout.image_features_in(in_channels),
                                    smoothing_edges=preset.smoothing_edges)
 
@@ -159,7 +159,7 @@ class Model:
             raise InputError(f"{path}: written by a newer napari-geoseg ({blob.get('version')}); upgrade to read it")
         try:
             preset_fields = dict(blob["preset"])
-            for key in ("depths", "ranks", "up_depths", "smoothing"):
+            for key in ("depths", "ranks", "up_depths", "smoothing", "smoothing_modes"):
                 if preset_fields.get(key) is not None:
                     preset_fields[key] = tuple(preset_fields[key])
             bare = blob.get("format_version", 1) < 3
