@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     parser.add_argument("--throughput", type=int, nargs="*", default=[256],
                         help="sizes on which prediction also runs with 2 workers (default 256)")
     parser.add_argument("--chunks", type=int, help="geoseg predict --chunks (default: its own)")
+    parser.add_argument("--no-flips", action="store_true", help="geoseg predict --no-flips")
     args = parser.parse_args(argv)
     _common.ensure_package()
     rows, results = [], []
@@ -93,6 +94,7 @@ def main(argv=None) -> int:
             for workers in ([1, 2] if side in args.throughput else [1]) if "predict" in args.commands else []:
                 out = folder / f"p_{side}_{workers}.zarr"
                 chunks = ["--chunks", str(args.chunks)] if args.chunks else []
+                chunks += ["--no-flips"] if args.no_flips else []
                 seconds, peak, _ = run(["predict", "--model", str(model), "--image", str(image), "--out", str(out),
                                         "--workers", str(workers), *chunks])
                 rate = voxels / seconds

@@ -90,6 +90,18 @@ def test_train_predict_info_end_to_end(files, tmp_path):
     assert result.returncode == 0, result.stderr
     # Units never go back up a trace (the sample axis is the last one).
     assert np.all(np.diff(np.load(ordered).astype(int), axis=-1) >= 0)
+    # Without the flip averaging: one network pass a block, as Predictor(flips=False).
+    from napari_geoseg.train import Model, Predictor
+
+    plain, chunked = tmp_path / "plain.npy", tmp_path / "plain.zarr"
+    for out in (plain, chunked):
+        result = run_cli("predict", "--model", model, "--image", files / "image.npy", "--out", out, "--no-flips")
+        assert result.returncode == 0, result.stderr
+    expected = Predictor(Model.load(model), flips=False).predict(np.load(files / "image.npy")).labels
+    np.testing.assert_array_equal(np.load(plain), expected)
+    import zarr
+
+    np.testing.assert_array_equal(zarr.open_array(str(chunked), mode="r")[:], expected)
 
 
 def test_plain_depth_option(files, tmp_path):

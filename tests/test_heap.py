@@ -17,7 +17,8 @@ held = hold_mmap_threshold() if sys.argv[1] == "hold" else None
 first = np.ones(16 << 17)  # 16 MiB: glibc raises its threshold above this once freed...
 del first
 before = rss()
-second = np.ones(8 << 17)  # ...so 8 MiB would come from the heap and stay there
+second = np.ones(8 << 17)  # ...so 8 MiB would come from the heap
+pin = np.ones(1 << 10)  # and stay there below a small array allocated after it
 del second
 print(held, rss() - before)
 """
