@@ -35,5 +35,6 @@ def test_a_freed_array_leaves_resident_memory_once_the_threshold_is_held():
     held, growth = grown("hold")
     if held != "True":
         pytest.skip("not glibc")
+    # Without it the freed 8 MiB stayed resident when run alone (7-8 MiB), but not in
+    # every process state (the whole suite under CI), so only the held case is asserted.
     assert growth < 2
-    assert grown("free")[1] >= 7  # what it prevents: the heap keeps the freed 8 MiB
