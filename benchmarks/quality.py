@@ -360,12 +360,13 @@ def unet_loss(trainer, unet, x, y):
 # == methods (run inside a worker) ========================================================
 def method_ours(data, case, seed, args, times):
     from napari_geoseg.train import Predictor, Trainer, get_preset
+    from napari_geoseg.train.layout import MODES
 
     start = time.perf_counter()
     smoothing = tuple(args.smoothing) if getattr(args, "smoothing", None) is not None else None
     hold_out = getattr(args, "hold_out", None)
     # --smoothing gives the copies to every mode (the preset's own modes otherwise).
-    modes = ("volume", "spectral", "image") if smoothing is not None else None
+    modes = MODES if smoothing is not None else None
     preset = get_preset("fast", race=args.race, smoothing=smoothing, smoothing_modes=modes,
                         smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
                         hold_out_groups=None if hold_out is None else hold_out == "groups")

@@ -65,10 +65,10 @@ def connected_groups(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def validation_split(points: np.ndarray, values: np.ndarray, shape: tuple[int, ...], fraction: float,
-                     seed: int) -> np.ndarray:
+                     seed: int, groups: bool = True) -> np.ndarray:
     """Which labelled voxels to hold out (a boolean mask over ``points``).
 
-    Whole connected groups (wells, strokes) are held out, drawn at random until about
+    With ``groups``, whole connected groups (wells, strokes) are held out, drawn at random until about
     ``fraction`` of the voxels are, skipping a group that would leave one of its
     classes without training voxels or take the held-out share above
     :data:`MAX_HELD_SHARE`. Scattered pixels (most groups a single voxel), fewer than
@@ -87,28 +87,34 @@ def validation_split(points: np.ndarray, values: np.ndarray, shape: tuple[int, .
         Share of the voxels to hold out.
     seed : int
         Same seed, same split.
+    groups : bool
+        Hold out whole groups where the labels come in them; False: single voxels
+        always.
     """
     rng = np.random.default_rng(seed)
     n = len(values)
     if n < 20:
         return np.zeros(n, bool)
     by_voxel = rng.random(n) < fraction
-    groups = connected_groups(points, shape)
-    sizes = np.bincount(groups)
+    if not groups:
+        return by_voxel
+    group_of = connected_groups(points, shape)
+    sizes = np.bincount(group_of)
     if len(sizes) < MIN_GROUPS or np.median(sizes) <= 1:
         return by_voxel
-    # Training voxels left of each class in groups not held out.
-    left = np.bincount(values, minlength=values.max() + 1)
-    held = np.zeros(n, bool)
+    # Voxels of each class in each group, and training voxels left of each class in
+    # groups not held out.
+    n_values = int(values.max()) + 1
+    per_group = np.bincount(group_of * n_values + values, minlength=len(sizes) * n_values).reshape(-1, n_values)
+    left = per_group.sum(0)
+    chosen, held = [], 0
     for group in rng.permutation(len(sizes)):
-        if held.sum() >= fraction * n:
+        if held >= fraction * n:
             break
-        members = groups == group
-        if held.sum() + sizes[group] > MAX_HELD_SHARE * n:
+        counts = per_group[group]
+        if held + sizes[group] > MAX_HELD_SHARE * n or np.any((counts > 0) & (left - counts <= 0)):
             continue
-        counts = np.bincount(values[members], minlength=len(left))
-        if np.any((counts > 0) & (left - counts <= 0)):
-            continue
-        held |= members
+        chosen.append(group)
+        held += sizes[group]
         left -= counts
-    return held if held.any() else by_voxel
+    return np.isin(group_of, chosen) if chosen else by_voxel

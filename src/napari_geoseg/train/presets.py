@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
+from .layout import MODES
+
 __all__ = ["Preset", "PRESETS", "get_preset", "live_defaults"]
 
 
@@ -129,7 +131,7 @@ class Preset:
     step_bound: float = 2.0
     race: float = 0.0
     smoothing: tuple[float, ...] = ()
-    smoothing_modes: tuple[str, ...] = ("volume", "spectral", "image")
+    smoothing_modes: tuple[str, ...] = MODES
     smoothing_edges: bool = False
     hold_out_groups: bool = False
     flatten: bool = True

@@ -381,11 +381,8 @@ class Trainer:
 
     # -- setup -----------------------------------------------------------------------
     def _split_validation(self, fraction: float, shape: tuple[int, ...]) -> None:
-        if self.preset.hold_out_groups:
-            held = validation_split(self._points, self._values, shape, fraction, self.seed)
-        else:
-            n = len(self._values)
-            held = np.random.default_rng(self.seed).random(n) < fraction if n >= 20 else np.zeros(n, bool)
+        held = validation_split(self._points, self._values, shape, fraction, self.seed,
+                                groups=self.preset.hold_out_groups)
         self._train = ~held
         self._train_points = self._points[~held]
         self._validation_points = self._points[held]
