@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.errors import InputError
@@ -103,11 +104,42 @@ def test_slabs_of_rows_are_given_as_soon_as_no_block_touches_them(trained):
     np.testing.assert_array_equal(np.concatenate([p.uncertainty for _, p in slabs]), whole.uncertainty)
 
 
+def test_slabs_without_uncertainty_skip_the_entropy_only(trained):
+    volume, model = trained
+    predictor = Predictor(model, block=8, overlap=4, flips=False)
+    with_entropy = [(r, p.labels) for r, p in predictor.predict_slabs(volume.image)]
+    without = [(r, p.labels, p.uncertainty) for r, p in predictor.predict_slabs(volume.image, uncertainty=False)]
+    assert all(u is None for _, _, u in without)
+    assert [r for r, _ in with_entropy] == [r for r, _, _ in without]
+    for (_, a), (_, b, _) in zip(with_entropy, without):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_flips_average_the_four_flipped_passes_and_leave_the_input_as_it_was(trained):
+    volume, model = trained
+    predictor = Predictor(model, flips=True)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, model.net.in_channels, 16, 8, 16),
+                                                                    dtype=np.float32))
+    before = x.clone()
+    expected = 0
+    with torch.no_grad():
+        averaged = predictor._probabilities(model.nets, x, model.n_classes, False)
+        torch.testing.assert_close(x, before, rtol=0, atol=0)
+        for net in model.nets:
+            for dims in [(), (2,), (3,), (2, 3)]:
+                scores = net(x.flip(dims) if dims else x)
+                scores = scores.flip(dims) if dims else scores
+                expected = expected + torch.softmax(scores[0, :model.n_classes], 0)
+    np.testing.assert_allclose(averaged, (expected / (4 * len(model.nets))).numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("spatial, expected", [
     ((96, 96, 96), (96, 96, 96)),  # fits the budget whole: one block
     ((512, 512, 256), (64, 64, 256)),  # whole traces, narrower blocks
     ((512, 512, 2000), (64, 64, 256)),  # traces too long: down to the training block, then cut
     ((40, 36, 48), (40, 36, 48)),
+    ((64, 64, 256), (64, 64, 256)),  # a small volume's long traces stay whole too
+    ((16, 48, 232), (16, 48, 232)),
 ])
 def test_volume_blocks_take_whole_traces_within_the_voxel_budget(trained, spatial, expected):
     _, model = trained

@@ -142,7 +142,8 @@ def _predict_chunk(index: int, box: tuple[slice, ...], model, source, outputs: C
     length = box[0].stop - box[0].start
     pending: list[list[np.ndarray]] = [[] for _ in stores]
     written = masked = 0
-    slabs = Predictor(model, **options).predict_slabs(image, output=box, flattened_depth=flattened_depth)
+    slabs = Predictor(model, **options).predict_slabs(image, output=box, flattened_depth=flattened_depth,
+                                                      uncertainty=bool(outputs.uncertainty))
     for rows, part in slabs:
         masked += part.masked
         for waiting, (_, values) in zip(pending, stores):

@@ -41,11 +41,12 @@ class PredictionCancelled(GeosegError):
 class Prediction:
     """Labels (the user's class values, 0 where the image has no data), per-class
     probabilities ``(K, *shape)``, normalised entropy in [0, 1] (NaN where no data), and
-    the number of output voxels masked because the image had NaN or Inf there."""
+    the number of output voxels masked because the image had NaN or Inf there.
+    ``uncertainty`` is None where it was not asked for (:meth:`Predictor.predict_slabs`)."""
 
     labels: np.ndarray
     probabilities: np.ndarray
-    uncertainty: np.ndarray
+    uncertainty: Optional[np.ndarray]
     masked: int = 0
 
 
@@ -82,6 +83,17 @@ def _shifted(box: tuple[slice, ...], rows: int) -> tuple[slice, ...]:
     return (slice(box[0].start - rows, box[0].stop - rows), *box[1:])
 
 
+def _flip_in_place(x: torch.Tensor, axis: int) -> None:
+    """Reverse ``x`` along ``axis`` in place, swapping its slices pairwise (a temporary
+    of one slice instead of a copy of the whole tensor)."""
+    n = x.shape[axis]
+    for i in range(n // 2):
+        low, high = x.select(axis, i), x.select(axis, n - 1 - i)
+        saved = low.clone()
+        low.copy_(high)
+        high.copy_(saved)
+
+
 def _starts(length: int, block: int, step: int) -> list[int]:
     starts = list(range(0, max(length - block, 0) + 1, step))
     if starts[-1] + block < length:
@@ -104,7 +116,7 @@ class Predictor:
         blocks take whole traces where they fit in :data:`BLOCK_VOXELS` voxels, the
         lateral sides narrowed for it down to the training block (no seams and no
         recomputed overlap along the traces); longer traces are cut into blocks of that
-        many voxels (:meth:`block_shape`).
+        many voxels (:meth:`block_shape`). A side given here is kept where it fits.
     overlap : int, optional
         Overlap between neighbouring blocks (default: a quarter of the block along each
         axis); predictions are blended with weights that fall off towards block edges,
@@ -136,6 +148,7 @@ class Predictor:
         self.device = resolve_device(device)
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
+        self.block_given = block is not None
         self.block_side = max(multiple, side // multiple * multiple)
         self.overlap = overlap
         self._stop = threading.Event()
@@ -192,20 +205,28 @@ class Predictor:
 
     def _probabilities(self, nets, x: torch.Tensor, k: int, band_slice: bool) -> np.ndarray:
         """Class probabilities of one block, averaged over the members and over flips of
-        the lateral axes."""
+        the lateral axes. With flips, ``x`` is flipped in place and left as it came."""
         # Training flips the lateral axes at random, so each flip is an equally good
-        # look at the block; averaging them cancels part of the network's noise.
-        flips = [(), (2,), (3,), (2, 3)] if self.flips else [()]
-        total = None
-        for net in nets:
-            for dims in flips:
-                scores = net(x.flip(dims) if dims else x)
-                scores = (scores.flip(dims) if dims else scores)[0, :k]
+        # look at the block; averaging them cancels part of the network's noise. Each
+        # step flips one axis more of ``x`` in place (no second copy of the block's input
+        # next to the network's working memory): none, 2, 2 and 3, 3, then back.
+        steps = [(), (2,), (3,), (2,)] if self.flips else [()]
+        total, flipped = None, []
+        for step in steps:
+            for axis in step:
+                _flip_in_place(x, axis)
+                flipped = [d for d in flipped if d != axis] if axis in flipped else flipped + [axis]
+            dims = [d - 1 for d in flipped]  # the scores have no batch axis
+            for net in nets:
+                scores = net(x)[0, :k]
+                scores = scores.flip(dims) if dims else scores
                 if band_slice:
                     scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
                 probabilities = torch.softmax(scores.float(), 0)
                 total = probabilities if total is None else total.add_(probabilities)
-        return (total / (len(flips) * len(nets))).cpu().numpy()
+        if flipped:
+            _flip_in_place(x, flipped[0])
+        return (total / (len(steps) * len(nets))).cpu().numpy()
 
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
                 region: Optional[tuple[slice, ...]] = None,
@@ -251,7 +272,8 @@ class Predictor:
     def predict_slabs(self, image, progress: Optional[Callable[[int, int], None]] = None,
                       region: Optional[tuple[slice, ...]] = None,
                       flattened_depth: Optional[FlattenedDepth] = None,
-                      output: Optional[tuple[slice, ...]] = None) -> Iterator[tuple[slice, Prediction]]:
+                      output: Optional[tuple[slice, ...]] = None,
+                      uncertainty: bool = True) -> Iterator[tuple[slice, Prediction]]:
         """:meth:`predict`, given a slab of rows (along the first axis) at a time.
 
         Yields ``(rows, part)``: the rows of the output (relative to it) and their
@@ -259,7 +281,8 @@ class Predictor:
         block left touches it, so memory holds a row of blocks' outputs, not the
         whole output's: a chunk of a survey goes to disk slab by slab. The part's
         probabilities are a view of that buffer, overwritten once the next slab is
-        asked for: copy what is kept.
+        asked for: copy what is kept. ``uncertainty=False`` leaves the parts' uncertainty
+        None (the entropy is not computed: a slab less of memory, and less time).
         """
         self._stop.clear()
         model = self.model
@@ -292,7 +315,7 @@ class Predictor:
             row = corner[0] - keep[0][0]
             if row > first:  # the rows above this row of blocks are final
                 stop = min(row, keep_shape[0])
-                yield self._emit(total, finite, first, stop, axis_weights)
+                yield self._emit(total, finite, first, stop, axis_weights, uncertainty)
                 self._drop_rows(total, finite, stop - first)
                 first = row
             inside = tuple(slice(c, min(c + b, s)) for c, b, s in zip(corner, block, spatial))
@@ -309,15 +332,15 @@ class Predictor:
             total[(slice(None), *_shifted(in_keep, first))] += scores
             if progress is not None:
                 progress(done, len(corners))
-        yield self._emit(total, finite, first, keep_shape[0], axis_weights)
+        yield self._emit(total, finite, first, keep_shape[0], axis_weights, uncertainty)
 
     def _emit(self, total: np.ndarray, finite: np.ndarray, first: int, stop: int,
-              axis_weights: Sequence[np.ndarray]) -> tuple[slice, Prediction]:
+              axis_weights: Sequence[np.ndarray], uncertainty: bool = True) -> tuple[slice, Prediction]:
         """The prediction of output rows ``first:stop``, the buffers' first rows (its
         probabilities are those rows of ``total``, turned into probabilities in place)."""
         n = stop - first
         return slice(first, stop), self._decide(total[:, :n], finite[:n],
-                                                [axis_weights[0][first:stop], *axis_weights[1:]])
+                                                [axis_weights[0][first:stop], *axis_weights[1:]], uncertainty)
 
     @staticmethod
     def _drop_rows(total: np.ndarray, finite: np.ndarray, n: int) -> None:
@@ -342,11 +365,19 @@ class Predictor:
         block = [min(self.block_side, s) for s in padded]
         if self.model.layout.band_slice:
             block[2] = padded[2]  # the loss reads a band slice: the whole spectrum
-        elif self.model.layout.mode == "volume" and len(block) == 3 and math.prod(block) > BLOCK_VOXELS:
-            floor = self.model.preset.block
-            side = max(floor, math.isqrt(BLOCK_VOXELS // padded[2]) // multiple * multiple)
-            block[0], block[1] = min(block[0], side), min(block[1], side)
-            block[2] = min(padded[2], max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple))
+        elif self.model.layout.mode == "volume" and len(block) == 3:
+            if math.prod(block) > BLOCK_VOXELS:
+                floor = self.model.preset.block
+                side = max(floor, math.isqrt(BLOCK_VOXELS // padded[2]) // multiple * multiple)
+                block[0], block[1] = min(block[0], side), min(block[1], side)
+            # Traces as long as the budget allows: whole where they fit (a small volume
+            # with long traces is blocked like the chunks of a large one); a block side
+            # the user gave is kept where it fits.
+            longest = max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple)
+            if math.prod(block) > BLOCK_VOXELS:
+                block[2] = min(padded[2], longest)
+            elif not self.block_given:
+                block[2] = min(padded[2], max(block[2], longest))
         return tuple(block)
 
     def _overlap_for(self, block: int) -> int:
@@ -405,7 +436,8 @@ class Predictor:
                                           position_range=position_range, position=position)
         return features, finite[tuple(slice(0, r.stop - r.start) for r in inside)]
 
-    def _decide(self, total: np.ndarray, finite: np.ndarray, axis_weights: Sequence[np.ndarray]) -> Prediction:
+    def _decide(self, total: np.ndarray, finite: np.ndarray, axis_weights: Sequence[np.ndarray],
+                uncertainty: bool = True) -> Prediction:
         """Labels (the most probable class, or the units in order) and the normalised
         entropy from the blended class scores ``total`` (divided in place by the product
         of ``axis_weights`` into probabilities); voxels without data get 0 and NaN.
@@ -417,7 +449,7 @@ class Predictor:
         ids = np.asarray([int(v) for v in model.class_ids], dtype)
         shape = total.shape[1:]
         labels = np.empty(shape, dtype)
-        entropy = np.empty(shape, np.float32)
+        entropy = np.empty(shape, np.float32) if uncertainty else None
         rest = axis_weights[1][:, None] * axis_weights[2] if len(shape) == 3 else axis_weights[1]
         log_classes = np.float32(np.log(max(model.n_classes, 2)))
         step = max(1, _SLAB_VOXELS // max(1, int(np.prod(shape[1:]))))
@@ -428,6 +460,8 @@ class Predictor:
             # The label values are the ranks: value 1 is the top unit.
             index = ordered_argmax(probabilities, rank=ids) if self.ordered_units else probabilities.argmax(0)
             labels[rows] = ids[index]
+            if entropy is None:
+                continue
             slab = entropy[rows]
             slab[...] = 0
             for p in probabilities:
@@ -436,5 +470,6 @@ class Predictor:
         if not finite.all():
             labels[~finite] = 0
             total[:, ~finite] = np.nan
-            entropy[~finite] = np.nan
+            if entropy is not None:
+                entropy[~finite] = np.nan
         return Prediction(labels, total, entropy, masked=int(np.count_nonzero(~finite)))
