@@ -369,7 +369,8 @@ def method_ours(data, case, seed, args, times):
     modes = MODES if smoothing is not None else None
     preset = get_preset("fast", race=args.race, smoothing=smoothing, smoothing_modes=modes,
                         smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
-                        hold_out_groups=None if hold_out is None else hold_out == "groups")
+                        hold_out_groups=None if hold_out is None else hold_out == "groups",
+                        illumination_jitter=getattr(args, "jitter", None))
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -659,6 +660,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
     if getattr(args, "smoothing_edges", False):
         cmd.append("--smoothing-edges")
+    if getattr(args, "jitter", None) is not None:
+        cmd += ["--jitter", str(args.jitter)]
     if getattr(args, "hold_out", None) is not None:
         cmd += ["--hold-out", args.hold_out]
     for key, value in extra.items():
@@ -1157,6 +1160,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--smoothing", type=float, nargs="*", default=None,
                         help="ours: scales of the smoothed copies the lifting and head read, in every mode "
                              "(Preset.smoothing and smoothing_modes; none: no copies; default: the preset's)")
+    parser.add_argument("--jitter", type=float, default=None,
+                        help="ours: illumination jitter of cubes (Preset.illumination_jitter; 0: off; "
+                             "default: the preset's)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_SIZE}^3 synthetic seismic ({2 * QUICK_SIZE}^2 image section), "
                              f"hyperspectral cubes every {QUICK_BAND_STEP}th band, seed 0, {QUICK_ITERATIONS} "
@@ -1247,6 +1253,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "smoothing": args.smoothing if args.smoothing is not None else "preset default",
                      "smoothing_edges": bool(args.smoothing_edges),
                      "hold_out": args.hold_out or "preset default",
+                     "jitter": args.jitter if args.jitter is not None else "preset default",
                      "seismic_size": args.size, "band_step": args.band_step, "data_dir": str(args.data_dir),
                      "threads": args.threads, "jobs": args.jobs,
                      "trees": args.trees, "sigmas": list(SIGMAS), "svm_C_grid": list(SVM_C_GRID),
