@@ -148,7 +148,7 @@ class Predictor:
         self.device = resolve_device(device)
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
-        self.block_given = block is not None
+        self._block_given = block is not None
         self.block_side = max(multiple, side // multiple * multiple)
         self.overlap = overlap
         self._stop = threading.Event()
@@ -208,25 +208,24 @@ class Predictor:
         the lateral axes. With flips, ``x`` is flipped in place and left as it came."""
         # Training flips the lateral axes at random, so each flip is an equally good
         # look at the block; averaging them cancels part of the network's noise. Each
-        # step flips one axis more of ``x`` in place (no second copy of the block's input
-        # next to the network's working memory): none, 2, 2 and 3, 3, then back.
-        steps = [(), (2,), (3,), (2,)] if self.flips else [()]
-        total, flipped = None, []
-        for step in steps:
-            for axis in step:
+        # pass first flips one lateral axis of ``x`` in place (no second copy of the
+        # block's input next to the network's working memory), then flips the scores
+        # back along the axes ``x`` is flipped in by then (they have no batch axis).
+        passes = [(None, ()), (2, (1,)), (3, (1, 2)), (2, (2,))] if self.flips else [(None, ())]
+        total = None
+        for axis, flipped in passes:
+            if axis is not None:
                 _flip_in_place(x, axis)
-                flipped = [d for d in flipped if d != axis] if axis in flipped else flipped + [axis]
-            dims = [d - 1 for d in flipped]  # the scores have no batch axis
             for net in nets:
                 scores = net(x)[0, :k]
-                scores = scores.flip(dims) if dims else scores
+                scores = scores.flip(flipped) if flipped else scores
                 if band_slice:
                     scores = scores[..., scores.shape[-1] // 2]  # the band slice the loss reads
                 probabilities = torch.softmax(scores.float(), 0)
                 total = probabilities if total is None else total.add_(probabilities)
-        if flipped:
-            _flip_in_place(x, flipped[0])
-        return (total / (len(steps) * len(nets))).cpu().numpy()
+        if self.flips:
+            _flip_in_place(x, 3)  # x is flipped along axis 3 only after the last pass
+        return (total / (len(passes) * len(nets))).cpu().numpy()
 
     def predict(self, image, progress: Optional[Callable[[int, int], None]] = None,
                 region: Optional[tuple[slice, ...]] = None,
@@ -366,19 +365,22 @@ class Predictor:
         if self.model.layout.band_slice:
             block[2] = padded[2]  # the loss reads a band slice: the whole spectrum
         elif self.model.layout.mode == "volume" and len(block) == 3:
+            # Traces as long as the budget allows: whole where they fit (a small volume
+            # with long traces is blocked like the chunks of a large one); a block side
+            # the user gave is kept where it fits.
             if math.prod(block) > BLOCK_VOXELS:
                 floor = self.model.preset.block
                 side = max(floor, math.isqrt(BLOCK_VOXELS // padded[2]) // multiple * multiple)
                 block[0], block[1] = min(block[0], side), min(block[1], side)
-            # Traces as long as the budget allows: whole where they fit (a small volume
-            # with long traces is blocked like the chunks of a large one); a block side
-            # the user gave is kept where it fits.
-            longest = max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple)
-            if math.prod(block) > BLOCK_VOXELS:
-                block[2] = min(padded[2], longest)
-            elif not self.block_given:
-                block[2] = min(padded[2], max(block[2], longest))
+                block[2] = min(padded[2], self._longest_trace(block))
+            elif not self._block_given:
+                block[2] = min(padded[2], max(block[2], self._longest_trace(block)))
         return tuple(block)
+
+    def _longest_trace(self, block: Sequence[int]) -> int:
+        """The most samples a volume block of these lateral sides takes within :data:`BLOCK_VOXELS`."""
+        multiple = self.model.net.input_multiple
+        return max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple)
 
     def _overlap_for(self, block: int) -> int:
         multiple = self.model.net.input_multiple
