@@ -53,11 +53,26 @@ def write_survey(folder: Path, side: int, depth: int) -> tuple[Path, Path]:
     return folder / f"survey_{side}.zarr", folder / f"labels_{side}.zarr"
 
 
+#: Prints the peak resident memory of the process in KiB: the kernel's high-water mark of
+#: its own memory (VmHWM). ``ru_maxrss`` is no measure of a child process on Linux: it
+#: starts from the parent's peak, which an exec carries over (here the parent wrote the
+#: survey, so a child's ``ru_maxrss`` never fell below that).
+PEAK_KIB = ("def peak_kib():\n"
+            "    try:\n"
+            "        for line in open('/proc/self/status'):\n"
+            "            if line.startswith('VmHWM:'):\n"
+            "                return int(line.split()[1])\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    import resource\n"
+            "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n")
+
+
 def run(args: list[str]) -> tuple[float, float, str]:
     """Seconds and peak RSS (MiB) of ``geoseg ARGS`` in a fresh process."""
-    code = ("import resource, sys, time\nfrom napari_geoseg.cli import main\nstart = time.perf_counter()\n"
+    code = (PEAK_KIB + "import sys, time\nfrom napari_geoseg.cli import main\nstart = time.perf_counter()\n"
             "code = main(sys.argv[1:])\n"
-            "print('RESULT', code, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print('RESULT', code, time.perf_counter() - start, peak_kib())")
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT")), None)
     if line is None or line.split()[1] != "0":
