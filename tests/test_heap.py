@@ -38,3 +38,33 @@ def test_a_freed_array_leaves_resident_memory_once_the_threshold_is_held():
     # Without it the freed 8 MiB stayed resident when run alone (7-8 MiB), but not in
     # every process state (the whole suite under CI), so only the held case is asserted.
     assert growth < 2
+
+
+TRAINER_CHECK = """
+import numpy as np
+from napari_geoseg.train import Trainer
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) // 1024
+
+image = np.random.default_rng(0).standard_normal((16, 16, 16)).astype(np.float32)
+labels = np.zeros(image.shape, np.uint8)
+labels[4, 4, :8], labels[10, 10, 8:] = 1, 2
+Trainer(image, labels, iterations=1, block=16)
+first = np.ones(16 << 17)
+del first
+before = rss()
+second = np.ones(8 << 17)
+pin = np.ones(1 << 10)
+del second
+print(rss() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_trainer_holds_the_threshold_for_its_process():
+    if grown("hold")[0] != "True":
+        pytest.skip("not glibc")
+    out = subprocess.run([sys.executable, "-c", TRAINER_CHECK], capture_output=True, text=True, check=True)
+    assert int(out.stdout.split()[-1]) < 2

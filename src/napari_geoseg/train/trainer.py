@@ -17,6 +17,7 @@ from ..errors import GeosegError, InputError
 from ..nn import StepNormBound, partial_cross_entropy
 from .devices import resolve_device
 from .flattening import FlattenedDepth, flattened_depth_of
+from .heap import hold_mmap_threshold
 from .holdout import validation_split
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
@@ -197,6 +198,9 @@ class Trainer:
                  axes: Optional[Sequence[str]] = None,
                  flattened_depth: Optional[FlattenedDepth] = None,
                  blocks_per_step: int = 1, distributed: bool = False) -> None:
+        # Blocks, features and the flattening's tiles come and go for the whole run: freed,
+        # they must leave the process, or its memory grows with the largest ever freed.
+        hold_mmap_threshold()
         image, labels = array_like(image), array_like(labels)
         continued = model is not None
         preset = model.preset if continued else get_preset(preset) if isinstance(preset, str) else preset
