@@ -15,6 +15,14 @@ Three parts, each recorded as it finishes (a time limit stops the run between re
    volumes of ``quality.py`` (draws 0, 1, 2), scored the same way (mean IoU on unlabelled
    voxels), for the ``fast`` and ``paper`` presets (``--presets``; ``fast:1000`` for the
    fast design trained 1000 iterations).
+4. ``paper_block``: the ``paper`` preset's network trained in one piece on one block of
+   ``--big-block``^3 voxels x ``--big-channels`` channels (512^3 x 8 by default), memory-
+   efficient backward only: its peak ``torch.cuda.max_memory_allocated`` and step time,
+   first as a bare training step, then through the engine (``Trainer(block=512,
+   device="cuda")``, two iterations on a 512^3 volume with well labels).
+5. ``predict_speed``: ``Predictor(device="cuda")`` on a 512 x 512 x 256 volume, voxels
+   per second with and without flip averaging, with the predictor's block budget
+   (:data:`~napari_geoseg.train.predictor.BLOCK_VOXELS`) and with larger budgets.
 
 Run ``python benchmarks/gpu.py`` on a machine with CUDA (``--quick`` for a smoke test,
 which also runs on the CPU). Writes ``benchmarks/results/gpu.json`` (or ``--out``) and
@@ -155,6 +163,92 @@ def seismic(device, volumes, presets, size: int, iterations, record) -> None:
             })
 
 
+def paper_block(device, side: int, channels: int, record) -> None:
+    import numpy as np
+    import torch
+
+    from napari_geoseg.nn import HyperbolicNet
+    from napari_geoseg.train import Trainer, get_preset
+
+    preset = get_preset("paper", flatten=False)
+    labels = _common.sparse_labels((side,) * 3, 0.0005, N_CLASSES, seed=1).to(device)
+    torch.manual_seed(0)
+    net = HyperbolicNet.symmetric(channels, preset.depths, preset.ranks, dim=3, h=preset.h,
+                                  up_depths=preset.up_depths, memory_efficient=True).to(device)
+    x = torch.randn(1, channels, side, side, side, device=device)
+    row: dict[str, Any] = {"what": "training step", "block": side, "channels": channels, "layers": len(net.layers),
+                           "state_bytes": x.numel() * x.element_size()}
+    try:
+        training_step(net, x, labels)  # warm-up
+        peak, seconds, _ = cuda_peak_step(device, lambda: training_step(net, x, labels))
+        row.update(peak_bytes=peak, step_s=seconds, fits=True)
+    except torch.OutOfMemoryError as error:
+        row.update(fits=False, error=str(error).splitlines()[0])
+    del net, x, labels
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+    record("paper_block", row)
+    # The engine: a 512^3 volume, four well columns of three units, one block of it all.
+    rng = np.random.default_rng(0)
+    z = np.arange(side)
+    image = (np.sin(z / 6.0)[None, None, :] + 0.3 * rng.standard_normal((side, side, side))).astype(np.float32)
+    well_labels = np.zeros(image.shape, np.uint8)
+    units = (np.digitize(z, [side / 3, 2 * side / 3]) + 1).astype(np.uint8)
+    for a, b in ((side // 4, side // 4), (side // 4, 3 * side // 4), (3 * side // 4, side // 4),
+                 (3 * side // 4, 3 * side // 4)):
+        well_labels[a - 1:a + 2, b - 1:b + 2] = units
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    trainer = Trainer(image, well_labels, preset=preset, block=side, iterations=2, device=str(device),
+                      members=1, validation_fraction=0.0)
+    row = {"what": "Trainer", "block": list(trainer.block), "channels": int(trainer.model.net.feature_channels
+                                                                            if trainer.model.net.has_head
+                                                                            else trainer.model.in_channels)}
+    try:
+        trainer.train()
+        row.update(fits=True, seconds=time.perf_counter() - start, iterations=len(trainer.history),
+                   peak_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else -1,
+                   loss=[p.loss for p in trainer.history])
+    except torch.OutOfMemoryError as error:
+        row.update(fits=False, error=str(error).splitlines()[0])
+    record("paper_block", row)
+
+
+def predict_speed(device, shape: tuple[int, int, int], budgets, record) -> None:
+    import numpy as np
+    import torch
+
+    import napari_geoseg.train.predictor as predictor_module
+    from napari_geoseg.data import synthetic_seismic
+    from napari_geoseg.train import Predictor, Trainer, get_preset
+
+    volume = synthetic_seismic((96,) * 3, seed=0)
+    model = Trainer(volume.image, volume.labels, preset=get_preset("fast", flatten=False), iterations=20,
+                    device=str(device)).train()
+    image = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    default = predictor_module.BLOCK_VOXELS
+    try:
+        for budget in budgets:
+            predictor_module.BLOCK_VOXELS = budget
+            for flips in (False, True):
+                predictor = Predictor(model, device=str(device), flips=flips)
+                predictor.predict(image[:64, :64])  # warm-up: cuDNN plans
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                    torch.cuda.reset_peak_memory_stats(device)
+                start = time.perf_counter()
+                labels = predictor.predict(image).labels
+                seconds = time.perf_counter() - start
+                record("predict_speed", {
+                    "shape": list(shape), "block_voxels": budget, "default_budget": budget == default,
+                    "block": list(predictor.block_shape(shape)), "flips": flips, "seconds": seconds,
+                    "voxels_per_s": float(np.prod(shape)) / seconds,
+                    "peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else -1,
+                    "labels_checksum": int(labels.astype(np.int64).sum())})
+    finally:
+        predictor_module.BLOCK_VOXELS = default
+
+
 def tables(payload: dict[str, Any]) -> str:
     """The results as plain-text tables (markdown-compatible)."""
     results, out = payload["results"], []
@@ -191,6 +285,18 @@ def tables(payload: dict[str, Any]) -> str:
                    ", ".join(str(r["volume_seed"]) for r in rows if (r["preset"], r["iterations"]) == specs[0]))
         out.append(_common.format_table(["preset", "iterations", "mean IoU per volume", "mean", "ordered",
                                          "train", "predict"], table))
+    rows = results.get("paper_block", [])
+    if rows:
+        out.append("paper preset (30 layers) trained in one piece on one block (memory-efficient backward)")
+        out.append(_common.format_table(["what", "block", "channels", "peak GiB", "seconds"], [
+            [r["what"], r["block"], r["channels"], f"{r['peak_bytes'] / 2**30:.2f}" if r.get("fits") else "no fit",
+             f"{r.get('step_s', r.get('seconds', float('nan'))):.2f}" if r.get("fits") else "-"] for r in rows]))
+    rows = results.get("predict_speed", [])
+    if rows:
+        out.append(f"Predictor on a {' x '.join(map(str, rows[0]['shape']))} volume (fast preset)")
+        out.append(_common.format_table(["block voxels", "block", "flips", "seconds", "M voxels/s", "peak GiB"], [
+            [r["block_voxels"], "x".join(map(str, r["block"])), r["flips"], f"{r['seconds']:.2f}",
+             f"{r['voxels_per_s'] / 1e6:.2f}", f"{r['peak_bytes'] / 2**30:.2f}"] for r in rows]))
     return "\n\n".join(out)
 
 
@@ -233,6 +339,8 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["memory_depth", "paper_design", "seismic"])
     parser.add_argument("--presets", nargs="+", default=["fast", "paper"],
                         help="seismic part: preset names, NAME:ITERATIONS to change the iterations")
+    parser.add_argument("--big-block", type=int, default=512, help="paper_block part: block side")
+    parser.add_argument("--big-channels", type=int, default=8, help="paper_block part: channels")
     parser.add_argument("--report", type=Path, nargs="+", help="print the tables of saved JSON files and exit")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/gpu.json)")
     args = parser.parse_args()
@@ -276,6 +384,11 @@ def main() -> None:
         if "seismic" in args.parts:
             seismic(device, (0,) if args.quick else (0, 1, 2), args.presets, 32 if args.quick else 96,
                     4 if args.quick else None, record)
+        if "paper_block" in args.parts:
+            paper_block(device, 16 if args.quick else args.big_block, args.big_channels, record)
+        if "predict_speed" in args.parts:
+            predict_speed(device, (32, 32, 32) if args.quick else (512, 512, 256),
+                          (1 << 14, 1 << 16) if args.quick else (1 << 20, 1 << 22, 1 << 24), record)
     except Done:
         payload["stopped_early"] = True
         out.write_text(json.dumps(payload, indent=1))
