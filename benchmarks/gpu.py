@@ -180,12 +180,13 @@ def paper_block(device, side: int, channels: int, record) -> None:
                            "state_bytes": x.numel() * x.element_size()}
     try:
         training_step(net, x, labels)  # warm-up
-        peak, seconds, _ = cuda_peak_step(device, lambda: training_step(net, x, labels))
+        peak, seconds, _ = cuda_peak_step(device, lambda net=net, x=x, labels=labels: training_step(net, x, labels))
         row.update(peak_bytes=peak, step_s=seconds, fits=True)
     except torch.OutOfMemoryError as error:
         row.update(fits=False, error=str(error).splitlines()[0])
     del net, x, labels
-    torch.cuda.empty_cache() if device.type == "cuda" else None
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     record("paper_block", row)
     # The engine: a 512^3 volume, four well columns of three units, one block of it all.
     rng = np.random.default_rng(0)
