@@ -76,6 +76,32 @@ def clear_grads(net) -> None:
         p.grad = None
 
 
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's memory (VmHWM) so that it
+    sees what follows only; True on success (Linux, where ``/proc`` allows it)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def vm_hwm() -> int | None:
+    """This process's peak resident memory in bytes since its start or the last
+    :func:`reset_peak_rss` (``VmHWM`` of ``/proc/self/status``); None where there is none.
+
+    Unlike ``ru_maxrss`` it is the process's own: on Linux a child's ``ru_maxrss`` starts
+    from its parent's peak, which an exec carries over.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def cpu_model() -> str:
     """CPU model name from ``/proc/cpuinfo`` (``platform.processor()`` is often empty)."""
     try:

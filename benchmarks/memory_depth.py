@@ -61,19 +61,13 @@ def reset_peak_rss() -> bool:
     (import included), so a step whose peak stays below an earlier one would be
     invisible to it. VmHWM after a reset sees the step alone.
     """
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+    return _common.reset_peak_rss()
 
 
 def vm_hwm() -> int:
-    """``VmHWM`` from ``/proc/self/status`` in bytes (peak RSS since the last reset)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return -1
+    """``VmHWM`` from ``/proc/self/status`` in bytes (peak RSS since the last reset), -1 if none."""
+    hwm = _common.vm_hwm()
+    return -1 if hwm is None else hwm
 
 
 class SavedTensorCounter:

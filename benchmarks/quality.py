@@ -147,19 +147,14 @@ def current_rss() -> int:
 
 def reset_peak_rss() -> bool:
     """Reset the kernel's high-water mark (VmHWM) so that it sees what follows only."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+    return _common.reset_peak_rss()
 
 
 def peak_rss(reset_ok: bool) -> int:
     """VmHWM since the reset, or ``ru_maxrss`` (whole process life) if it could not be reset."""
-    if reset_ok:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+    hwm = _common.vm_hwm() if reset_ok else None
+    if hwm is not None:
+        return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -53,24 +53,17 @@ def write_survey(folder: Path, side: int, depth: int) -> tuple[Path, Path]:
     return folder / f"survey_{side}.zarr", folder / f"labels_{side}.zarr"
 
 
-#: Prints the peak resident memory of the process in KiB: the kernel's high-water mark of
-#: its own memory (VmHWM). ``ru_maxrss`` is no measure of a child process on Linux: it
-#: starts from the parent's peak, which an exec carries over (here the parent wrote the
-#: survey, so a child's ``ru_maxrss`` never fell below that).
-PEAK_KIB = ("def peak_kib():\n"
-            "    try:\n"
-            "        for line in open('/proc/self/status'):\n"
-            "            if line.startswith('VmHWM:'):\n"
-            "                return int(line.split()[1])\n"
-            "    except OSError:\n"
-            "        pass\n"
-            "    import resource\n"
-            "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n")
+#: The child's own peak memory in KiB (:func:`_common.vm_hwm`): its ``ru_maxrss`` would
+#: start from this process's peak, and this process has just written the survey.
+PEAK_KIB = (f"sys.path.append({str(Path(__file__).resolve().parent)!r})\nimport _common, resource\n"
+            "def peak_kib():\n"
+            "    hwm = _common.vm_hwm()\n"
+            "    return hwm // 1024 if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n")
 
 
 def run(args: list[str]) -> tuple[float, float, str]:
     """Seconds and peak RSS (MiB) of ``geoseg ARGS`` in a fresh process."""
-    code = (PEAK_KIB + "import sys, time\nfrom napari_geoseg.cli import main\nstart = time.perf_counter()\n"
+    code = ("import sys, time\n" + PEAK_KIB + "from napari_geoseg.cli import main\nstart = time.perf_counter()\n"
             "code = main(sys.argv[1:])\n"
             "print('RESULT', code, time.perf_counter() - start, peak_kib())")
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
