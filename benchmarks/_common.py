@@ -76,6 +76,12 @@ def clear_grads(net) -> None:
         p.grad = None
 
 
+def quarter_wells(side: int) -> list[tuple[int, int]]:
+    """Lateral positions of the four wells of the scale benchmarks' surveys: at a quarter
+    and three quarters of a ``side x side`` survey along both axes."""
+    return [(a, b) for a in (side // 4, 3 * side // 4) for b in (side // 4, 3 * side // 4)]
+
+
 def reset_peak_rss() -> bool:
     """Reset the kernel's high-water mark of this process's memory (VmHWM) so that it
     sees what follows only; True on success (Linux, where ``/proc`` allows it)."""

@@ -194,8 +194,7 @@ def paper_block(device, side: int, channels: int, record) -> None:
     image = (np.sin(z / 6.0)[None, None, :] + 0.3 * rng.standard_normal((side, side, side))).astype(np.float32)
     well_labels = np.zeros(image.shape, np.uint8)
     units = (np.digitize(z, [side / 3, 2 * side / 3]) + 1).astype(np.uint8)
-    for a, b in ((side // 4, side // 4), (side // 4, 3 * side // 4), (3 * side // 4, side // 4),
-                 (3 * side // 4, 3 * side // 4)):
+    for a, b in _common.quarter_wells(side):
         well_labels[a - 1:a + 2, b - 1:b + 2] = units
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

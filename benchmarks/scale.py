@@ -45,8 +45,7 @@ def write_survey(folder: Path, side: int, depth: int) -> tuple[Path, Path]:
         image[start:stop] = reflectivity[shifted] + 0.3 * rng.standard_normal(shifted.shape).astype(np.float32)
         unit = np.digitize(z[None, None, :] + 0.05 * a + 0.03 * b, [depth / 3, 2 * depth / 3]) + 1
         block = np.zeros(shifted.shape, np.uint8)
-        for wa, wb in ((side // 4, side // 4), (side // 4, 3 * side // 4), (3 * side // 4, side // 4),
-                       (3 * side // 4, 3 * side // 4)):
+        for wa, wb in _common.quarter_wells(side):
             rows = slice(max(wa - 1, start) - start, min(wa + 2, stop) - start)
             block[rows, wb - 1:wb + 2] = unit[rows, wb - 1:wb + 2]
         labels[start:stop] = block
