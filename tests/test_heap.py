@@ -1,4 +1,5 @@
 """train.heap: freed arrays leave the process's resident memory (glibc)."""
+import os
 import subprocess
 import sys
 
@@ -68,3 +69,14 @@ def test_a_trainer_holds_the_threshold_for_its_process():
         pytest.skip("not glibc")
     out = subprocess.run([sys.executable, "-c", TRAINER_CHECK], capture_output=True, text=True, check=True)
     assert int(out.stdout.split()[-1]) < 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PyTorch's huge pages are Linux only")
+def test_the_package_asks_torch_for_huge_pages_unless_the_user_chose():
+    code = "import os, napari_geoseg; print(os.environ.get('THP_MEM_ALLOC_ENABLE'))"
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "1"
+    env["THP_MEM_ALLOC_ENABLE"] = "0"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "0"

@@ -136,7 +136,8 @@ def test_flips_average_the_four_flipped_passes_and_leave_the_input_as_it_was(tra
 @pytest.mark.parametrize("spatial, expected", [
     ((96, 96, 96), (96, 96, 96)),  # fits the budget whole: one block
     ((512, 512, 256), (64, 64, 256)),  # whole traces, narrower blocks
-    ((512, 512, 2000), (64, 64, 256)),  # traces too long: down to the training block, then cut
+    ((512, 512, 2000), (64, 68, 236)),  # traces too long: down to the training block, then cut evenly
+    ((192, 192, 96), (76, 108, 96)),  # 2 x 3 blocks, not 3 x 3 of 104 x 104
     ((40, 36, 48), (40, 36, 48)),
     ((64, 64, 256), (64, 64, 256)),  # a small volume's long traces stay whole too
     ((16, 48, 232), (16, 48, 232)),
@@ -146,6 +147,36 @@ def test_volume_blocks_take_whole_traces_within_the_voxel_budget(trained, spatia
     block = Predictor(model).block_shape(spatial)
     assert block == expected and np.prod(block) <= predictor_module.BLOCK_VOXELS
     assert Predictor(model, block=32).block_shape(spatial) == tuple(min(32, s) for s in spatial)
+
+
+def test_even_tiling_computes_fewer_voxels_than_the_largest_blocks(trained):
+    _, model = trained
+    predictor, spatial = Predictor(model), (192, 192, 96)
+    keep = tuple((0, s) for s in spatial)
+    block, corners, _, _ = predictor._tiling(spatial, keep, 3)
+    # The largest square block within the budget, 104 x 104 x 96, needs 3 x 3 blocks.
+    square = Predictor(model, block=104)
+    square_block, square_corners, _, _ = square._tiling(spatial, keep, 3)
+    assert len(corners) * np.prod(block) < 0.55 * len(square_corners) * np.prod(square_block)
+    covered = np.zeros(spatial, bool)
+    for corner in corners:
+        covered[tuple(slice(c, c + b) for c, b in zip(corner, block))] = True
+    assert covered.all()
+
+
+def test_side_choices_give_the_smallest_side_for_each_block_count():
+    def overlap(side):
+        return side // 4 // 4 * 4
+
+    choices = predictor_module._side_choices(192, 4, 128, 4, overlap)
+    counts = [count for _, count in choices]
+    assert len(set(counts)) == len(counts) and 1 not in counts  # 128 cannot cover 192 alone
+    for side, count in choices:
+        assert len(predictor_module._starts(192, side, side - overlap(side))) == count
+        if side > 4:  # one step smaller needs more blocks
+            smaller = side - 4
+            assert len(predictor_module._starts(192, smaller, smaller - overlap(smaller))) > count
+    assert dict((count, side) for side, count in choices)[2] == 108  # 84 + 108 = 192
 
 
 @pytest.mark.parametrize("region, message", [

@@ -101,6 +101,21 @@ def _starts(length: int, block: int, step: int) -> list[int]:
     return starts
 
 
+def _side_choices(length: int, smallest: int, largest: int, multiple: int,
+                  overlap_for: Callable[[int], int]) -> list[tuple[int, int]]:
+    """``(side, blocks)``: for each number of blocks that can tile an axis of ``length``
+    voxels (a multiple of ``multiple``), the smallest side within ``[smallest, largest]``
+    that needs no more, with neighbours overlapping by ``overlap_for(side)``."""
+    best: dict[int, int] = {}
+    smallest = min(max(multiple, smallest // multiple * multiple), length)
+    for side in range(smallest, min(largest, length) + 1, multiple):
+        step = max(side - overlap_for(side), multiple) if side < length else length
+        best.setdefault(len(_starts(length, side, step)), side)
+    if not best:
+        best[len(_starts(length, smallest, max(smallest - overlap_for(smallest), multiple)))] = smallest
+    return sorted((side, count) for count, side in best.items())
+
+
 class Predictor:
     """Run a :class:`Model` over images of any size with bounded memory.
 
@@ -357,7 +372,11 @@ class Predictor:
         """The blocks' shape for an image (or region) of the network's ``spatial`` shape.
 
         Sides are multiples of the network's coarsening; blocks reaching past the far end
-        of the image are completed by reflection, as in training.
+        of the image are completed by reflection, as in training. Unless a block side
+        was given, each side is the smallest that tiles its axis with as few blocks
+        (:func:`_side_choices`): 192 voxels take two blocks of 108 overlapping by 24,
+        not two of 128. A volume's lateral sides are chosen together,
+        within :data:`BLOCK_VOXELS`, for the fewest voxels computed over the image.
         """
         multiple = self.model.net.input_multiple
         padded = tuple(s + (-s % multiple) for s in spatial)
@@ -375,7 +394,34 @@ class Predictor:
                 block[2] = min(padded[2], self._longest_trace(block))
             elif not self._block_given:
                 block[2] = min(padded[2], max(block[2], self._longest_trace(block)))
-        return tuple(block)
+        if self._block_given:
+            return tuple(block)
+        axes = 3 if len(block) == 3 and not self.model.layout.band_slice else 2
+        if self.model.layout.mode == "volume" and len(block) == 3:
+            return self._volume_block(padded, block)
+        return tuple(self._even_side(padded[a], block[a]) for a in range(axes)) + tuple(block[axes:])
+
+    def _even_side(self, length: int, largest: int) -> int:
+        """The smallest side that tiles an axis of ``length`` voxels with as few blocks as ``largest``."""
+        choices = _side_choices(length, 1, largest, self.model.net.input_multiple, self._overlap_for)
+        return min(choices, key=lambda choice: (choice[1], choice[0]))[0]
+
+    def _volume_block(self, padded: tuple[int, ...], largest: list[int]) -> tuple[int, ...]:
+        """The volume block within :data:`BLOCK_VOXELS` (and the sides ``largest``, from
+        :meth:`block_shape`'s first guess) that computes the fewest voxels over the image:
+        the traces tiled evenly, then both lateral sides searched together."""
+        multiple = self.model.net.input_multiple
+        floor = self.model.preset.block
+        trace = self._even_side(padded[2], largest[2])
+        area = BLOCK_VOXELS // trace
+        lateral = [_side_choices(padded[a], min(floor, largest[a]), max(largest[a], min(self.block_side, padded[a])),
+                                 multiple, self._overlap_for) for a in (0, 1)]
+        fits = [(count0 * side0 * count1 * side1, count0 * count1, side0, side1)
+                for side0, count0 in lateral[0] for side1, count1 in lateral[1] if side0 * side1 <= area]
+        if not fits:  # the floor itself is over the budget: as before, the first guess
+            return tuple(largest)
+        _, _, side0, side1 = min(fits)
+        return side0, side1, trace
 
     def _longest_trace(self, block: Sequence[int]) -> int:
         """The most samples a volume block of these lateral sides takes within :data:`BLOCK_VOXELS`."""
