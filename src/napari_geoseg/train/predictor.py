@@ -131,7 +131,8 @@ class Predictor:
         blocks take whole traces where they fit in :data:`BLOCK_VOXELS` voxels, the
         lateral sides narrowed for it down to the training block (no seams and no
         recomputed overlap along the traces); longer traces are cut into blocks of that
-        many voxels (:meth:`block_shape`). A side given here is kept where it fits.
+        many voxels. Each axis is tiled evenly, with the smallest sides that need the
+        fewest blocks (:meth:`block_shape`). A side given here is kept where it fits.
     overlap : int, optional
         Overlap between neighbouring blocks (default: a quarter of the block along each
         axis); predictions are blended with weights that fall off towards block edges,
