@@ -11,7 +11,7 @@ import sys
 if sys.platform.startswith("linux"):
     # PyTorch backs its large CPU tensors with 2 MiB pages when this is set before its
     # first allocation: a fresh block's state costs 512 times fewer page faults. That is
-    # a fifth of prediction's time where freed arrays go back to the system
+    # a tenth to a sixth of prediction's time where freed arrays go back to the system
     # (:func:`~napari_geoseg.train.heap.hold_mmap_threshold`; benchmarks/predict_speed.py).
     # A value the user set is kept.
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")

@@ -105,7 +105,7 @@ def _side_choices(length: int, smallest: int, largest: int, multiple: int,
                   overlap_for: Callable[[int], int]) -> list[tuple[int, int]]:
     """``(side, blocks)``: for each number of blocks that can tile an axis of ``length``
     voxels (a multiple of ``multiple``), the smallest side within ``[smallest, largest]``
-    that needs no more, with neighbours overlapping by ``overlap_for(side)``."""
+    that needs that many, with neighbours overlapping by ``overlap_for(side)``."""
     best: dict[int, int] = {}
     smallest = min(max(multiple, smallest // multiple * multiple), length)
     for side in range(smallest, min(largest, length) + 1, multiple):
@@ -397,9 +397,9 @@ class Predictor:
                 block[2] = min(padded[2], max(block[2], self._longest_trace(block)))
         if self._block_given:
             return tuple(block)
-        axes = 3 if len(block) == 3 and not self.model.layout.band_slice else 2
         if self.model.layout.mode == "volume" and len(block) == 3:
             return self._volume_block(padded, block)
+        axes = 3 if len(block) == 3 and not self.model.layout.band_slice else 2
         return tuple(self._even_side(padded[a], block[a]) for a in range(axes)) + tuple(block[axes:])
 
     def _even_side(self, length: int, largest: int) -> int:
