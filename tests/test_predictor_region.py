@@ -168,7 +168,8 @@ def test_side_choices_give_the_smallest_side_for_each_block_count():
     def overlap(side):
         return side // 4 // 4 * 4
 
-    choices = predictor_module._side_choices(192, 4, 128, 4, overlap)
+    choices = predictor_module._side_choices(
+        192, 4, 128, 4, lambda side: len(predictor_module._starts(192, side, side - overlap(side))))
     counts = [count for _, count in choices]
     assert len(set(counts)) == len(counts) and 1 not in counts  # 128 cannot cover 192 alone
     for side, count in choices:

@@ -102,17 +102,14 @@ def _starts(length: int, block: int, step: int) -> list[int]:
 
 
 def _side_choices(length: int, smallest: int, largest: int, multiple: int,
-                  overlap_for: Callable[[int], int]) -> list[tuple[int, int]]:
+                  blocks_for: Callable[[int], int]) -> list[tuple[int, int]]:
     """``(side, blocks)``: for each number of blocks that can tile an axis of ``length``
     voxels (a multiple of ``multiple``), the smallest side within ``[smallest, largest]``
-    that needs that many, with neighbours overlapping by ``overlap_for(side)``."""
+    that needs that many; ``blocks_for(side)`` counts a side's blocks."""
     best: dict[int, int] = {}
     smallest = min(max(multiple, smallest // multiple * multiple), length)
-    for side in range(smallest, min(largest, length) + 1, multiple):
-        step = max(side - overlap_for(side), multiple) if side < length else length
-        best.setdefault(len(_starts(length, side, step)), side)
-    if not best:
-        best[len(_starts(length, smallest, max(smallest - overlap_for(smallest), multiple)))] = smallest
+    for side in range(smallest, min(max(largest, smallest), length) + 1, multiple):
+        best.setdefault(blocks_for(side), side)
     return sorted((side, count) for count, side in best.items())
 
 
@@ -404,7 +401,8 @@ class Predictor:
 
     def _even_side(self, length: int, largest: int) -> int:
         """The smallest side that tiles an axis of ``length`` voxels with as few blocks as ``largest``."""
-        choices = _side_choices(length, 1, largest, self.model.net.input_multiple, self._overlap_for)
+        choices = _side_choices(length, 1, largest, self.model.net.input_multiple,
+                                lambda side: len(self._axis_starts(length, side)[0]))
         return min(choices, key=lambda choice: (choice[1], choice[0]))[0]
 
     def _volume_block(self, padded: tuple[int, ...], largest: list[int]) -> tuple[int, ...]:
@@ -415,8 +413,9 @@ class Predictor:
         floor = self.model.preset.block
         trace = self._even_side(padded[2], largest[2])
         area = BLOCK_VOXELS // trace
-        lateral = [_side_choices(padded[a], min(floor, largest[a]), max(largest[a], min(self.block_side, padded[a])),
-                                 multiple, self._overlap_for) for a in (0, 1)]
+        lateral = [_side_choices(padded[a], min(floor, largest[a]), self.block_side, multiple,
+                                 lambda side, length=padded[a]: len(self._axis_starts(length, side)[0]))
+                   for a in (0, 1)]
         fits = [(count0 * side0 * count1 * side1, count0 * count1, side0, side1)
                 for side0, count0 in lateral[0] for side1, count1 in lateral[1] if side0 * side1 <= area]
         if not fits:  # the floor itself is over the budget: as before, the first guess
@@ -428,6 +427,12 @@ class Predictor:
         """The most samples a volume block of these lateral sides takes within :data:`BLOCK_VOXELS`."""
         multiple = self.model.net.input_multiple
         return max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple)
+
+    def _axis_starts(self, length: int, side: int) -> tuple[list[int], int]:
+        """Where blocks of ``side`` start along an axis of ``length`` voxels (padded to
+        the network's multiple), and how much neighbours overlap (0 for a single block)."""
+        overlap = self._overlap_for(side) if side < length else 0
+        return _starts(length, side, max(side - overlap, self.model.net.input_multiple)), overlap
 
     def _overlap_for(self, block: int) -> int:
         multiple = self.model.net.input_multiple
@@ -444,9 +449,7 @@ class Predictor:
         block = list(self.block_shape(spatial))
         axes_starts, tapers = [], []
         for axis in range(len(spatial)):
-            overlap = self._overlap_for(block[axis]) if block[axis] < padded_spatial[axis] else 0
-            step = max(block[axis] - overlap, multiple)
-            starts = _starts(padded_spatial[axis], block[axis], step)
+            starts, overlap = self._axis_starts(padded_spatial[axis], block[axis])
             if axis < len(keep):
                 start, stop = keep[axis]
                 starts = [c for c in starts if c < stop and c + block[axis] > start]
