@@ -54,22 +54,6 @@ def max_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's high-water mark (VmHWM) if allowed; True on success.
-
-    Only used for a cross-check: ``ru_maxrss`` keeps the peak of the whole process life
-    (import included), so a step whose peak stays below an earlier one would be
-    invisible to it. VmHWM after a reset sees the step alone.
-    """
-    return _common.reset_peak_rss()
-
-
-def vm_hwm() -> int:
-    """``VmHWM`` from ``/proc/self/status`` in bytes (peak RSS since the last reset), -1 if none."""
-    hwm = _common.vm_hwm()
-    return -1 if hwm is None else hwm
-
-
 class SavedTensorCounter:
     """Count the distinct non-parameter storages that autograd saves.
 
@@ -131,7 +115,10 @@ def worker(depth: int, path: str, size: int) -> dict[str, Any]:
     gc.collect()
     baseline = current_rss()
     peak_before = max_rss()
-    hwm_reset = reset_peak_rss()
+    # A cross-check: ru_maxrss keeps the peak of the whole process life (import included),
+    # so a step whose peak stays below an earlier one would be invisible to it; VmHWM
+    # after a reset sees the step alone.
+    hwm_reset = _common.reset_peak_rss()
 
     counter = SavedTensorCounter(net.parameters())
     start = time.perf_counter()
@@ -151,7 +138,7 @@ def worker(depth: int, path: str, size: int) -> dict[str, Any]:
         # If the step never exceeds an earlier peak, ru_maxrss hides it: flag that case.
         "peak_before_step_bytes": peak_before,
         "step_exceeded_earlier_peak": peak > peak_before,
-        "vmhwm_delta_bytes": vm_hwm() - baseline if hwm_reset else None,
+        "vmhwm_delta_bytes": _common.vm_hwm() - baseline if hwm_reset else None,
         "saved_bytes": counter.nbytes,
         "saved_storages": len(counter.storages),
         "saved_packs": counter.packs,

@@ -145,11 +145,6 @@ def current_rss() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's high-water mark (VmHWM) so that it sees what follows only."""
-    return _common.reset_peak_rss()
-
-
 def peak_rss(reset_ok: bool) -> int:
     """VmHWM since the reset, or ``ru_maxrss`` (whole process life) if it could not be reset."""
     hwm = _common.vm_hwm() if reset_ok else None
@@ -560,7 +555,7 @@ def worker_run(args: argparse.Namespace) -> dict[str, Any]:
     data = load_case(args.data)
     gc.collect()
     baseline = current_rss()
-    reset_ok = reset_peak_rss()
+    reset_ok = _common.reset_peak_rss()
     times: dict[str, float] = {}
     start = time.perf_counter()
     prediction, info = METHOD_FUNCTIONS[args.method](data, args.case, args.seed, args, times)
@@ -625,7 +620,7 @@ def worker_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     step(*make(), x[tuple(small)].contiguous(), y_small.contiguous())
     gc.collect()
     baseline = current_rss()
-    reset_ok = reset_peak_rss()
+    reset_ok = _common.reset_peak_rss()
     start = time.perf_counter()
     net, optimizer, loss = make()
     step(net, optimizer, loss, x, y)
