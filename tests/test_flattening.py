@@ -72,6 +72,27 @@ def test_boxes_agree_with_the_whole_and_large_volumes_are_decimated():
     assert np.std((depth - tau)[inside]) < 0.3 * np.std((np.arange(64) - tau)[inside])
 
 
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_threaded_gaussian_filters_equal_scipy_exactly(parts):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scipy import ndimage
+
+    volume = np.random.default_rng(0).standard_normal((17, 29, 23)).astype(np.float32)
+    with ThreadPoolExecutor(2) as pool:
+        for sigma, order in ((1.0, (0, 0, 1)), (1.0, (1, 0, 0)), (1.0, (0, 1, 0)), (4.0, (0, 0, 0))):
+            threaded = flattening._gaussian(volume, sigma, order, pool, parts)
+            assert threaded.dtype == np.float32
+            np.testing.assert_array_equal(threaded, ndimage.gaussian_filter(volume, sigma, order=order))
+
+
+def test_the_flattened_depth_does_not_depend_on_the_threads():
+    volume, _, _ = _folded()
+    one = FlattenedDepth.of(volume, max_voxels=volume.size // 4, tile_voxels=60 * 60 * 64, threads=1)
+    three = FlattenedDepth.of(volume, max_voxels=volume.size // 4, tile_voxels=60 * 60 * 64, threads=3)
+    np.testing.assert_array_equal(three.shift, one.shift)
+
+
 def test_flattening_the_synthetic_sample_beats_the_plain_depth():
     volume = synthetic_seismic((48, 48, 48), seed=1)
     tau = _relative_geologic_time((48, 48, 48), np.random.default_rng(1))

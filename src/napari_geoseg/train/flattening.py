@@ -19,11 +19,14 @@ flattened depth as the position channel of volumes, computed from the image alon
 
 The shift is smooth across faults (their throw is not restored). The dips of large
 volumes are measured one lateral tile at a time and the shift is solved on groups of
-traces, so memory stays bounded.
+traces, so memory stays bounded. The Gaussian filters run on several threads (scipy
+releases the GIL), each 1D pass split into slabs of whole lines: the same values as on one.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Optional
 
 import numpy as np
@@ -56,8 +59,40 @@ def _normalised(block, center: Optional[np.ndarray], scale: Optional[np.ndarray]
     return np.where(np.isfinite(data), data, 0.0).astype(np.float32)
 
 
+def _default_threads() -> int:
+    """The compute threads the process allows torch (the faces set them from ``--threads``)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _gaussian(volume: np.ndarray, sigma: float, order: tuple[int, int, int] = (0, 0, 0),
+              pool: Optional[Executor] = None, parts: int = 1) -> np.ndarray:
+    """``scipy.ndimage.gaussian_filter(volume, sigma, order)`` of a float32 volume, each
+    1D pass cut into ``parts`` slabs along another axis and filtered on ``pool``.
+
+    A pass filters every line along its axis alone, so slabs of whole lines give exactly
+    scipy's values; the passes run in scipy's order, in place after the first, as it does.
+    """
+    if pool is None or parts < 2:
+        return ndimage.gaussian_filter(volume, sigma, order=order)
+    output = np.empty_like(volume)
+    source = volume
+    for axis in range(volume.ndim):
+        split = max((a for a in range(volume.ndim) if a != axis), key=lambda a: volume.shape[a])
+        bounds = np.linspace(0, volume.shape[split], parts + 1).astype(int)
+
+        def one_slab(low: int, high: int, axis: int = axis, split: int = split, source: np.ndarray = source) -> None:
+            slab = (slice(None),) * split + (slice(low, high),)
+            ndimage.gaussian_filter1d(source[slab], sigma, axis, order[axis], output[slab])
+
+        list(pool.map(one_slab, bounds[:-1], bounds[1:]))
+        source = output
+    return output
+
+
 def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: float = 4.0,
-               max_dip: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+               max_dip: float = 4.0, threads: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """Reflector dips along the two lateral axes of a ``(A, B, V)`` volume.
 
     Parameters
@@ -70,6 +105,9 @@ def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: fl
         Gaussian scale of the window over which each dip is estimated.
     max_dip : float
         Dips are clipped to this many samples per trace (quiet zones have no reliable dip).
+    threads : int or None
+        Threads of the Gaussian filters (None: as many as torch's compute threads); the
+        dips do not depend on it.
 
     Returns
     -------
@@ -79,30 +117,38 @@ def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: fl
     volume = np.asarray(volume, dtype=np.float32)
     if volume.ndim != 3:
         raise ValueError(f"local_dips needs a 3D volume, got shape {volume.shape}")
-    # One lateral derivative at a time, products in place: a tile's working memory is a
-    # few copies of it, not ten.
-    vertical = ndimage.gaussian_filter(volume, gradient_sigma, order=(0, 0, 1))
-    zz = ndimage.gaussian_filter(vertical * vertical, window_sigma)
-    # A little damping keeps flat-lying, quiet zones at zero dip instead of noise.
-    zz += 1e-3 * float(zz.mean()) + np.finfo(np.float32).tiny
-    dips = []
-    for order in ((1, 0, 0), (0, 1, 0)):
-        lateral = ndimage.gaussian_filter(volume, gradient_sigma, order=order)
-        lateral *= vertical
-        cross = ndimage.gaussian_filter(lateral, window_sigma)
-        del lateral
-        cross /= zz
-        np.negative(cross, out=cross)
-        dips.append(np.clip(cross, -max_dip, max_dip, out=cross).astype(np.float32, copy=False))
+    threads = _default_threads() if threads is None else max(1, int(threads))
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
+        def gaussian(data: np.ndarray, sigma: float, order: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+            return _gaussian(data, sigma, order, pool, threads)
+
+        # One lateral derivative at a time, products in place: a tile's working memory is a
+        # few copies of it, not ten.
+        vertical = gaussian(volume, gradient_sigma, (0, 0, 1))
+        zz = gaussian(vertical * vertical, window_sigma)
+        # A little damping keeps flat-lying, quiet zones at zero dip instead of noise.
+        zz += 1e-3 * float(zz.mean()) + np.finfo(np.float32).tiny
+        dips = []
+        for order in ((1, 0, 0), (0, 1, 0)):
+            lateral = gaussian(volume, gradient_sigma, order)
+            lateral *= vertical
+            cross = gaussian(lateral, window_sigma)
+            del lateral
+            cross /= zz
+            np.negative(cross, out=cross)
+            dips.append(np.clip(cross, -max_dip, max_dip, out=cross).astype(np.float32, copy=False))
     return dips[0], dips[1]
 
 
-def integrate_dips(dip_a: np.ndarray, dip_b: np.ndarray, vertical_smoothing: float = 0.05) -> np.ndarray:
+
+def integrate_dips(dip_a: np.ndarray, dip_b: np.ndarray, vertical_smoothing: float = 0.05,
+                   threads: int = 1) -> np.ndarray:
     """Vertical shift ``s`` (samples) whose lateral gradient best matches the dips.
 
     Minimises ``|D_a s - dip_a|^2 + |D_b s - dip_b|^2 + vertical_smoothing |D_z s|^2`` with
     reflecting boundaries, which a 3D cosine transform diagonalises. The result has zero
-    mean over every depth slice, so ``z - s`` is the depth on average.
+    mean over every depth slice, so ``z - s`` is the depth on average. ``threads`` run
+    the cosine transforms.
     """
     dip_a = np.asarray(dip_a, dtype=np.float64)
     dip_b = np.asarray(dip_b, dtype=np.float64)
@@ -120,13 +166,13 @@ def integrate_dips(dip_a: np.ndarray, dip_b: np.ndarray, vertical_smoothing: flo
         between = 0.5 * (dip[tuple(first)] + dip[tuple(second)])
         rhs[tuple(first)] -= between
         rhs[tuple(second)] += between
-    spectrum = dctn(rhs, type=2, norm="ortho")
+    spectrum = dctn(rhs, type=2, norm="ortho", workers=threads)
     eigen = [2 - 2 * np.cos(np.pi * np.arange(n) / n) for n in dip_a.shape]
     denominator = eigen[0][:, None, None] + eigen[1][None, :, None] + vertical_smoothing * eigen[2][None, None, :]
     denominator[0, 0, 0] = 1.0
     spectrum /= denominator
     spectrum[0, 0, 0] = 0.0  # the free constant
-    return idctn(spectrum, type=2, norm="ortho")
+    return idctn(spectrum, type=2, norm="ortho", workers=threads)
 
 
 class FlattenedDepth:
@@ -153,17 +199,20 @@ class FlattenedDepth:
 
     @classmethod
     def of(cls, volume, center: Optional[np.ndarray] = None, scale: Optional[np.ndarray] = None,
-           max_voxels: int = MAX_FLATTENING_VOXELS, tile_voxels: int = TILE_VOXELS) -> "FlattenedDepth":
+           max_voxels: int = MAX_FLATTENING_VOXELS, tile_voxels: int = TILE_VOXELS,
+           threads: Optional[int] = None) -> "FlattenedDepth":
         """Flatten ``volume`` (``(A, B, V)`` or ``(A, B, V, C)``, array or lazy array).
 
         Channels are normalised by ``center`` and ``scale`` and averaged; NaN and Inf
         samples count as zero amplitude. The dips are measured at full resolution, one
         lateral tile of about ``tile_voxels`` voxels at a time; on volumes of more than
         ``max_voxels`` voxels they are averaged over square groups of traces and the
-        shift is solved on that coarser grid.
+        shift is solved on that coarser grid. ``threads`` run the filters and the cosine
+        transforms (None: torch's compute threads); the result does not depend on it.
         """
         shape = tuple(int(s) for s in volume.shape[:3])
         a_size, b_size, v_size = shape
+        threads = _default_threads() if threads is None else max(1, int(threads))
         step = max(1, int(np.ceil(np.sqrt(np.prod(shape, dtype=np.float64) / max_voxels))))
         if min(a_size, b_size) < 2:
             return cls(np.zeros((-(-a_size // step), -(-b_size // step), v_size), np.float32), step, shape)
@@ -180,7 +229,7 @@ class FlattenedDepth:
                 tile = _normalised(volume[lo_a:min(a1 + halo, a_size), lo_b:min(b1 + halo, b_size)],
                                    center, scale)
                 inner = np.s_[a0 - lo_a:a1 - lo_a, b0 - lo_b:b1 - lo_b]
-                for total, dip in zip(sums, local_dips(tile, *DIP_SCALES)):
+                for total, dip in zip(sums, local_dips(tile, *DIP_SCALES, threads=threads)):
                     # Sum each group of step x step traces (tiles are aligned with the groups).
                     grouped = np.add.reduceat(np.add.reduceat(dip[inner], np.arange(0, a1 - a0, step), 0),
                                               np.arange(0, b1 - b0, step), 1)
@@ -189,7 +238,7 @@ class FlattenedDepth:
         count = counts[0][:, None, None] * counts[1][None, :, None]
         # Mean dip per trace, times step: the dip per coarse trace, the grid of the shift.
         dip_a, dip_b = (total / count * step for total in sums)
-        return cls(integrate_dips(dip_a, dip_b), step, shape)
+        return cls(integrate_dips(dip_a, dip_b, threads=threads), step, shape)
 
     def samples(self, box: tuple[slice, slice, slice]) -> np.ndarray:
         """Flattened depth in samples, ``z - s``, of the box ``(a, b, v)`` (step-1 slices)."""
