@@ -14,9 +14,10 @@ on three paths of ``HyperbolicNet.forward`` without autograd, interleaved:
 
 Then one prediction on the default path runs under ``torch.profiler`` and its time is
 split into convolutions (oneDNN), Haar transforms (their contractions and reorders),
-element-wise updates, the other torch operators (softmax, flips) and the wall time
-outside torch (the predictor's numpy padding, features, blending, argmax, entropy,
-flattened depth, and Python). The convolutions' multiply-adds per voxel come from the network's shapes,
+element-wise updates, the other torch operators (softmax, flips), the predictor's steps
+outside torch timed around their methods (the flattened depth of the whole volume, each
+block's input: reading, padding, features; labels and entropy) and the wall time left
+(blending, Python). The convolutions' multiply-adds per voxel come from the network's shapes,
 so their share of the time gives the rate at which they run, and the voxels per second
 the prediction would reach if everything but the convolutions were free: the limit of
 this network on this machine without changing its arithmetic.
@@ -28,6 +29,8 @@ Run ``python benchmarks/predict_speed.py`` from the repository root (``--size``,
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import sys
 import time
 from typing import Any
@@ -35,7 +38,12 @@ from typing import Any
 import _common
 
 PATHS = ("before", "in place", "in place + Haar conv")
-CATEGORIES = ("convolutions", "Haar transforms", "element-wise", "rest", "outside torch (numpy, Python)")
+#: The predictor's steps outside torch, timed around the methods that do them.
+NUMPY_STEPS = {"flattened depth": ("napari_geoseg.train.flattening", "FlattenedDepth", "of"),
+               "block inputs": ("napari_geoseg.train.predictor", "Predictor", "_block_input"),
+               "labels and entropy": ("napari_geoseg.train.predictor", "Predictor", "_decide")}
+CATEGORIES = ("convolutions", "Haar transforms", "element-wise", "rest", *NUMPY_STEPS,
+              "other outside torch (blending, Python)")
 
 
 def trained_model(shape: tuple[int, int, int]):
@@ -95,20 +103,46 @@ def categorise(name: str, shapes: Any) -> str:
     return "rest"
 
 
+@contextlib.contextmanager
+def timed_numpy_steps(seconds: dict[str, float]):
+    """Add the wall time of each of :data:`NUMPY_STEPS` to ``seconds`` while inside."""
+    originals = []
+    for name, (module_name, owner_name, attribute) in NUMPY_STEPS.items():
+        owner = getattr(importlib.import_module(module_name), owner_name)
+        original = owner.__dict__[attribute]
+        function = original.__func__ if isinstance(original, (classmethod, staticmethod)) else original
+
+        def timed(*args, _function=function, _name=name, **kwargs):
+            started = time.perf_counter()
+            try:
+                return _function(*args, **kwargs)
+            finally:
+                seconds[_name] += time.perf_counter() - started
+
+        setattr(owner, attribute, type(original)(timed) if isinstance(original, (classmethod, staticmethod))
+                else timed)
+        originals.append((owner, attribute, original))
+    try:
+        yield
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+
+
 def profile(predictor, image) -> dict[str, float]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+    seconds = dict.fromkeys(CATEGORIES, 0.0)
+    with timed_numpy_steps(seconds), torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         started = time.perf_counter()
         predictor.predict(image)
         wall = time.perf_counter() - started
-    seconds = dict.fromkeys(CATEGORIES, 0.0)
     for event in prof.key_averages(group_by_input_shape=True):
         seconds[categorise(event.key, event.input_shapes)] += event.self_cpu_time_total / 1e6
-    # The profiler sees torch's operators only: the predictor's numpy work (padding,
-    # features, blending, argmax, entropy) and Python are the wall time left over.
-    seconds["outside torch (numpy, Python)"] = max(wall - sum(seconds.values()), 0.0)
+    # The profiler sees torch's operators only; the predictor's numpy steps are timed
+    # around their methods, and the blending and Python are the wall time left over.
+    seconds["other outside torch (blending, Python)"] = max(wall - sum(seconds.values()), 0.0)
     return {"wall_s": wall, "self_cpu_s": seconds, "share": {k: v / wall for k, v in seconds.items()}}
 
 
