@@ -21,8 +21,8 @@ Three parts, each recorded as it finishes (a time limit stops the run between re
    first as a bare training step, then through the engine (``Trainer(block=512,
    device="cuda")``, two iterations on a 512^3 volume with well labels).
 5. ``predict_speed``: ``Predictor(device="cuda")`` on a 512 x 512 x 256 volume, voxels
-   per second with and without flip averaging, with the predictor's block budget
-   (:data:`~napari_geoseg.train.predictor.BLOCK_VOXELS`) and with larger budgets.
+   per second with and without flip averaging, for several ``block_voxels`` budgets
+   (the device's default among them: ``default_budget`` in the results).
 
 Run ``python benchmarks/gpu.py`` on a machine with CUDA (``--quick`` for a smoke test,
 which also runs on the CPU). Writes ``benchmarks/results/gpu.json`` (or ``--out``) and
@@ -218,7 +218,6 @@ def predict_speed(device, shape: tuple[int, int, int], budgets, record) -> None:
     import numpy as np
     import torch
 
-    import napari_geoseg.train.predictor as predictor_module
     from napari_geoseg.data import synthetic_seismic
     from napari_geoseg.train import Predictor, Trainer, get_preset
 
@@ -226,27 +225,23 @@ def predict_speed(device, shape: tuple[int, int, int], budgets, record) -> None:
     model = Trainer(volume.image, volume.labels, preset=get_preset("fast", flatten=False), iterations=20,
                     device=str(device)).train()
     image = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    default = predictor_module.BLOCK_VOXELS
-    try:
-        for budget in budgets:
-            predictor_module.BLOCK_VOXELS = budget
-            for flips in (False, True):
-                predictor = Predictor(model, device=str(device), flips=flips)
-                predictor.predict(image[:64, :64])  # warm-up: cuDNN plans
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                    torch.cuda.reset_peak_memory_stats(device)
-                start = time.perf_counter()
-                labels = predictor.predict(image).labels
-                seconds = time.perf_counter() - start
-                record("predict_speed", {
-                    "shape": list(shape), "block_voxels": budget, "default_budget": budget == default,
-                    "block": list(predictor.block_shape(shape)), "flips": flips, "seconds": seconds,
-                    "voxels_per_s": float(np.prod(shape)) / seconds,
-                    "peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else -1,
-                    "labels_checksum": int(labels.astype(np.int64).sum())})
-    finally:
-        predictor_module.BLOCK_VOXELS = default
+    default = Predictor(model, device=str(device)).block_voxels
+    for budget in budgets:
+        for flips in (False, True):
+            predictor = Predictor(model, device=str(device), flips=flips, block_voxels=budget)
+            predictor.predict(image[:64, :64])  # warm-up: cuDNN plans
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            labels = predictor.predict(image).labels
+            seconds = time.perf_counter() - start
+            record("predict_speed", {
+                "shape": list(shape), "block_voxels": budget, "default_budget": budget == default,
+                "block": list(predictor.block_shape(shape)), "flips": flips, "seconds": seconds,
+                "voxels_per_s": float(np.prod(shape)) / seconds,
+                "peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else -1,
+                "labels_checksum": int(labels.astype(np.int64).sum())})
 
 
 def tables(payload: dict[str, Any]) -> str:

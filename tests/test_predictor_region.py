@@ -141,12 +141,30 @@ def test_flips_average_the_four_flipped_passes_and_leave_the_input_as_it_was(tra
     ((40, 36, 48), (40, 36, 48)),
     ((64, 64, 256), (64, 64, 256)),  # a small volume's long traces stay whole too
     ((16, 48, 232), (16, 48, 232)),
+    ((2000, 28, 500), (72, 28, 500)),  # a narrow side leaves room for whole traces
 ])
 def test_volume_blocks_take_whole_traces_within_the_voxel_budget(trained, spatial, expected):
     _, model = trained
     block = Predictor(model).block_shape(spatial)
     assert block == expected and np.prod(block) <= predictor_module.BLOCK_VOXELS
     assert Predictor(model, block=32).block_shape(spatial) == tuple(min(32, s) for s in spatial)
+
+
+def test_the_voxel_budget_is_an_option_and_larger_on_a_gpu(trained, monkeypatch):
+    _, model = trained
+    large = Predictor(model, block_voxels=1 << 22)
+    assert large.block_shape((512, 512, 256)) == (128, 128, 256)
+    assert large.block_shape((512, 512, 2000)) == (72, 72, 800)  # 3 blocks of at most 1024 samples, even
+    small = Predictor(model, block_voxels=1 << 18)
+    assert small.block_shape((512, 512, 256)) == (64, 64, 64)
+    with pytest.raises(InputError, match="block_voxels"):
+        Predictor(model, block_voxels=0)
+    assert Predictor(model).block_voxels == predictor_module.BLOCK_VOXELS
+    # On a CUDA device (only named here: nothing runs on it) the default budget is the GPU's.
+    monkeypatch.setattr(predictor_module, "resolve_device", lambda device: torch.device("cuda", 0))
+    gpu = Predictor(model, device="cuda")
+    assert gpu.block_voxels == predictor_module.GPU_BLOCK_VOXELS
+    assert gpu.block_shape((512, 512, 256)) == (128, 128, 256)
 
 
 def test_even_tiling_computes_fewer_voxels_than_the_largest_blocks(trained):

@@ -26,9 +26,14 @@ VERTICAL_AXES = frozenset({"sample", "time", "depth", "twt"})
 #: Voxels per slab when the blended scores become labels and entropy (bounds temporaries).
 _SLAB_VOXELS = 1 << 20
 
-#: Most voxels of a volume's prediction block: the network's working memory (about 100
-#: bytes a voxel for the ``fast`` preset) is bounded by it, whatever the block side.
+#: Most voxels of a volume's prediction block on a CPU: the network's working memory
+#: (about 100 bytes a voxel for the ``fast`` preset) is bounded by it, whatever the block side.
 BLOCK_VOXELS = 1 << 20
+
+#: The budget on a CUDA GPU. Larger blocks keep a GPU busier: on an H200, 512 x 512 x 256
+#: was predicted at 7.5 M voxels/s with 2^22 against 6.4 M with 2^20, and 6.7 M against
+#: 4.9 M with flips, at a peak of 0.69 GB (``benchmarks/results/gpu_scale.json``).
+GPU_BLOCK_VOXELS = 1 << 22
 
 __all__ = ["Predictor", "Prediction", "PredictionCancelled"]
 
@@ -125,11 +130,11 @@ class Predictor:
     block : int, optional
         Block side in voxels; defaults to twice the training block, since prediction
         keeps no gradients. Memory grows with the block, not the image. A volume's
-        blocks take whole traces where they fit in :data:`BLOCK_VOXELS` voxels, the
-        lateral sides narrowed for it down to the training block (no seams and no
-        recomputed overlap along the traces); longer traces are cut into blocks of that
-        many voxels. Each axis is tiled evenly, with the smallest sides that need the
-        fewest blocks (:meth:`block_shape`). A side given here is kept where it fits.
+        blocks are shaped within ``block_voxels`` voxels for the fewest voxels computed,
+        the lateral sides down to the training block so that traces stay whole where
+        they fit (no seams and no recomputed overlap along them). Each axis is tiled
+        evenly, with the smallest sides that need the fewest blocks (:meth:`block_shape`).
+        A side given here is kept where it fits.
     overlap : int, optional
         Overlap between neighbouring blocks (default: a quarter of the block along each
         axis); predictions are blended with weights that fall off towards block edges,
@@ -143,11 +148,14 @@ class Predictor:
         down every trace (:func:`~napari_geoseg.train.ordering.ordered_argmax`).
         Probabilities and uncertainty are unchanged. Leave it off where units repeat or
         overturn (salt, intrusions, reverse faults, channels).
+    block_voxels : int, optional
+        Most voxels of a volume's block (default :data:`BLOCK_VOXELS`, or
+        :data:`GPU_BLOCK_VOXELS` on a CUDA device): it bounds the network's working memory.
     """
 
     def __init__(self, model: Model, device: str | torch.device | None = "cpu",
                  block: Optional[int] = None, overlap: Optional[int] = None, flips: bool = True,
-                 ordered_units: bool = False) -> None:
+                 ordered_units: bool = False, block_voxels: Optional[int] = None) -> None:
         if ordered_units and model.layout.mode != "volume":
             raise InputError(f"ordered units need a model of volumes (units ordered down the vertical axis); "
                              f"this model is for {model.layout.mode} images")
@@ -155,10 +163,13 @@ class Predictor:
             raise InputError(f"block must be positive, got {block}", option="block")
         if overlap is not None and overlap < 0:
             raise InputError(f"overlap must be 0 or more, got {overlap}")
+        if block_voxels is not None and block_voxels < 1:
+            raise InputError(f"block_voxels must be positive, got {block_voxels}")
         self.model = model
         self.flips = flips
         self.ordered_units = ordered_units
         self.device = resolve_device(device)
+        self.block_voxels = int(block_voxels or (GPU_BLOCK_VOXELS if self.device.type == "cuda" else BLOCK_VOXELS))
         multiple = model.net.input_multiple
         side = block or 2 * model.preset.block
         self._block_given = block is not None
@@ -373,8 +384,8 @@ class Predictor:
         of the image are completed by reflection, as in training. Unless a block side
         was given, each side is the smallest that tiles its axis with as few blocks
         (:func:`_side_choices`): 192 voxels take two blocks of 108 overlapping by 24,
-        not two of 128. A volume's lateral sides are chosen together,
-        within :data:`BLOCK_VOXELS`, for the fewest voxels computed over the image.
+        not two of 128. A volume's three sides are chosen together, within
+        :attr:`block_voxels`, for the fewest voxels computed over the image.
         """
         multiple = self.model.net.input_multiple
         padded = tuple(s + (-s % multiple) for s in spatial)
@@ -382,51 +393,55 @@ class Predictor:
         if self.model.layout.band_slice:
             block[2] = padded[2]  # the loss reads a band slice: the whole spectrum
         elif self.model.layout.mode == "volume" and len(block) == 3:
-            # Traces as long as the budget allows: whole where they fit (a small volume
-            # with long traces is blocked like the chunks of a large one); a block side
-            # the user gave is kept where it fits.
-            if math.prod(block) > BLOCK_VOXELS:
-                floor = self.model.preset.block
-                side = max(floor, math.isqrt(BLOCK_VOXELS // padded[2]) // multiple * multiple)
-                block[0], block[1] = min(block[0], side), min(block[1], side)
-                block[2] = min(padded[2], self._longest_trace(block))
-            elif not self._block_given:
-                block[2] = min(padded[2], max(block[2], self._longest_trace(block)))
+            return self._given_volume_block(padded, block) if self._block_given else self._volume_block(padded)
         if self._block_given:
             return tuple(block)
-        if self.model.layout.mode == "volume" and len(block) == 3:
-            return self._volume_block(padded, block)
         axes = 3 if len(block) == 3 and not self.model.layout.band_slice else 2
         return tuple(self._even_side(padded[a], block[a]) for a in range(axes)) + tuple(block[axes:])
 
     def _even_side(self, length: int, largest: int) -> int:
         """The smallest side that tiles an axis of ``length`` voxels with as few blocks as ``largest``."""
-        choices = _side_choices(length, 1, largest, self.model.net.input_multiple,
-                                lambda side: len(self._axis_starts(length, side)[0]))
-        return min(choices, key=lambda choice: (choice[1], choice[0]))[0]
+        return min(self._side_choices(length, 1, largest), key=lambda choice: (choice[1], choice[0]))[0]
 
-    def _volume_block(self, padded: tuple[int, ...], largest: list[int]) -> tuple[int, ...]:
-        """The volume block within :data:`BLOCK_VOXELS` (and the sides ``largest``, from
-        :meth:`block_shape`'s first guess) that computes the fewest voxels over the image:
-        the traces tiled evenly, then both lateral sides searched together."""
-        multiple = self.model.net.input_multiple
+    def _side_choices(self, length: int, smallest: int, largest: int) -> list[tuple[int, int]]:
+        """:func:`_side_choices` of an axis of ``length`` (padded) voxels, tiled as :meth:`_tiling` does."""
+        return _side_choices(length, smallest, largest, self.model.net.input_multiple,
+                             lambda side: len(self._axis_starts(length, side)[0]))
+
+    def _volume_block(self, padded: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The volume block within :attr:`block_voxels` that computes the fewest voxels over
+        the image. Traces stay whole where they fit beside the narrowest lateral sides
+        (the training block, or the image's side where smaller): a cut trace has seams
+        and its overlap is computed twice. Longer traces are cut as long as the budget
+        allows there, evenly. Then both lateral sides, up to :attr:`block_side`, are
+        searched together within what the trace leaves of the budget."""
         floor = self.model.preset.block
-        trace = self._even_side(padded[2], largest[2])
-        area = BLOCK_VOXELS // trace
-        lateral = [_side_choices(padded[a], min(floor, largest[a]), self.block_side, multiple,
-                                 lambda side, length=padded[a]: len(self._axis_starts(length, side)[0]))
-                   for a in (0, 1)]
+        lateral = [self._side_choices(padded[a], floor, self.block_side) for a in (0, 1)]
+        narrowest = (lateral[0][0][0], lateral[1][0][0])
+        trace = self._even_side(padded[2], min(padded[2], self._longest_trace(narrowest)))
+        area = self.block_voxels // trace
         fits = [(count0 * side0 * count1 * side1, count0 * count1, side0, side1)
                 for side0, count0 in lateral[0] for side1, count1 in lateral[1] if side0 * side1 <= area]
-        if not fits:  # the floor itself is over the budget: as before, the first guess
-            return tuple(largest)
+        if not fits:  # the narrowest sides with the shortest trace are over the budget
+            return (*narrowest, trace)
         _, _, side0, side1 = min(fits)
         return side0, side1, trace
 
+    def _given_volume_block(self, padded: tuple[int, int, int], block: list[int]) -> tuple[int, int, int]:
+        """A volume block of the side the user gave: kept where it fits in :attr:`block_voxels`;
+        above it, the lateral sides narrowed (down to the training block) and the traces as
+        long as the budget then allows."""
+        if math.prod(block) > self.block_voxels:
+            multiple = self.model.net.input_multiple
+            side = max(self.model.preset.block, math.isqrt(self.block_voxels // padded[2]) // multiple * multiple)
+            block[0], block[1] = min(block[0], side), min(block[1], side)
+            block[2] = min(padded[2], self._longest_trace(block))
+        return tuple(block)
+
     def _longest_trace(self, block: Sequence[int]) -> int:
-        """The most samples a volume block of these lateral sides takes within :data:`BLOCK_VOXELS`."""
+        """The most samples a volume block of these lateral sides takes within :attr:`block_voxels`."""
         multiple = self.model.net.input_multiple
-        return max(multiple, BLOCK_VOXELS // (block[0] * block[1]) // multiple * multiple)
+        return max(multiple, self.block_voxels // (block[0] * block[1]) // multiple * multiple)
 
     def _axis_starts(self, length: int, side: int) -> tuple[list[int], int]:
         """Where blocks of ``side`` start along an axis of ``length`` voxels (padded to
