@@ -9,8 +9,9 @@ Two parts:
   (samples) of ``channel - time`` for the plain depth and for ``FlattenedDepth``,
   over all voxels and with the 8 traces next to each volume's edges left out.
 - *Cost*: wall time and peak memory (``tracemalloc``: numpy and scipy allocations) of
-  ``FlattenedDepth.of`` on random volumes of growing size. Larger volumes are measured
-  tile by tile and solved on groups of traces (``step``), so memory levels off.
+  ``FlattenedDepth.of`` on random volumes of growing size, with each of ``--threads``
+  (the filters' threads; the shift must not change with them). Larger volumes are
+  measured tile by tile and solved on groups of traces (``step``), so memory levels off.
 
 Run ``python benchmarks/flattening.py`` from the repository root (``--sizes`` to change
 the volumes). Results go to ``benchmarks/results/flattening.{json,png}``.
@@ -52,24 +53,28 @@ def accuracy(seeds: list[int], size: int) -> list[dict[str, Any]]:
     return rows
 
 
-def cost(sizes: list[tuple[int, int, int]]) -> list[dict[str, Any]]:
+def cost(sizes: list[tuple[int, int, int]], thread_counts: list[int]) -> list[dict[str, Any]]:
     from napari_geoseg.train import FlattenedDepth
 
     rows = []
     for shape in sizes:
         volume = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-        tracemalloc.start()
-        start = time.perf_counter()
-        flat = FlattenedDepth.of(volume)
-        seconds = time.perf_counter() - start
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        rows.append({"shape": list(shape), "voxels": int(np.prod(shape)), "volume_mib": volume.nbytes / 2**20,
-                     "seconds": seconds, "peak_mib": peak / 2**20, "step": flat.step,
-                     "shift_shape": list(flat.shift.shape)})
-        print(f"  {shape}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB (volume {volume.nbytes / 2**20:.0f} MiB), "
-              f"step {flat.step}", flush=True)
-        del volume, flat
+        first = None
+        for threads in thread_counts:
+            tracemalloc.start()
+            start = time.perf_counter()
+            flat = FlattenedDepth.of(volume, threads=threads)
+            seconds = time.perf_counter() - start
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            first = flat.shift if first is None else first
+            rows.append({"shape": list(shape), "voxels": int(np.prod(shape)), "volume_mib": volume.nbytes / 2**20,
+                         "threads": threads, "seconds": seconds, "peak_mib": peak / 2**20, "step": flat.step,
+                         "shift_shape": list(flat.shift.shape), "same_shift": bool(np.array_equal(flat.shift, first))})
+            print(f"  {shape}, {threads} thread(s): {seconds:.1f} s, peak {peak / 2**20:.0f} MiB (volume "
+                  f"{volume.nbytes / 2**20:.0f} MiB), step {flat.step}", flush=True)
+            del flat
+        del volume, first
     return rows
 
 
@@ -87,15 +92,21 @@ def plot(acc: list[dict[str, Any]], costs: list[dict[str, Any]], path) -> None:
     left.set_ylabel("std of (channel - depositional time), samples")
     left.set_title("following the layers (96^3 synthetic)")
     left.legend()
-    voxels = [r["voxels"] / 1e6 for r in costs]
-    right.plot(voxels, [r["seconds"] for r in costs], "o-", color="C0", label="seconds")
+    thread_counts = sorted({r["threads"] for r in costs})
+    for index, threads in enumerate(thread_counts):
+        rows = [r for r in costs if r["threads"] == threads]
+        right.plot([r["voxels"] / 1e6 for r in rows], [r["seconds"] for r in rows], "o-", color=f"C{index}",
+                   label=f"seconds, {threads} thread(s)")
     right.set_xlabel("volume, million voxels")
-    right.set_ylabel("seconds", color="C0")
+    right.set_ylabel("seconds")
+    right.legend(loc="upper left")
+    rows = [r for r in costs if r["threads"] == thread_counts[0]]
+    voxels = [r["voxels"] / 1e6 for r in rows]
     twin = right.twinx()
-    twin.plot(voxels, [r["peak_mib"] for r in costs], "s--", color="C1", label="peak MiB")
-    twin.plot(voxels, [r["volume_mib"] for r in costs], ":", color="0.5", label="the volume itself")
-    twin.set_ylabel("MiB", color="C1")
-    twin.legend(loc="upper left")
+    twin.plot(voxels, [r["peak_mib"] for r in rows], "s--", color="0.3", label="peak MiB")
+    twin.plot(voxels, [r["volume_mib"] for r in rows], ":", color="0.5", label="the volume itself")
+    twin.set_ylabel("MiB")
+    twin.legend(loc="lower right")
     right.set_title("cost of FlattenedDepth.of")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -107,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--size", type=int, default=96, help="side of the synthetic volumes (default 96)")
     parser.add_argument("--sizes", nargs="+", default=list(DEFAULT_SIZES), help="AxBxV volumes for the cost")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="threads of the filters, each measured (default 1 2)")
     args = parser.parse_args(argv)
     _common.ensure_package()
     acc = accuracy(args.seeds, args.size)
@@ -115,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         [[r["seed"], f"{r['plain_std']:.2f}", f"{r['flattened_std']:.2f}", f"{r['plain_std_inside']:.2f}",
           f"{r['flattened_std_inside']:.2f}"] for r in acc]))
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
-    costs = cost(sizes)
+    costs = cost(sizes, args.threads)
     print(_common.format_table(
-        ["shape", "million voxels", "seconds", "peak MiB", "volume MiB", "step"],
-        [["x".join(map(str, r["shape"])), f"{r['voxels'] / 1e6:.1f}", f"{r['seconds']:.1f}", f"{r['peak_mib']:.0f}",
-          f"{r['volume_mib']:.0f}", r["step"]] for r in costs]))
-    payload = {"machine": _common.machine_info(), "args": vars(args), "accuracy": acc, "cost": costs}
+        ["shape", "million voxels", "threads", "seconds", "peak MiB", "volume MiB", "step", "shift as 1 thread"],
+        [["x".join(map(str, r["shape"])), f"{r['voxels'] / 1e6:.1f}", r["threads"], f"{r['seconds']:.1f}",
+          f"{r['peak_mib']:.0f}", f"{r['volume_mib']:.0f}", r["step"], r["same_shift"]] for r in costs]))
+    payload = {"command": "python " + " ".join([sys.argv[0]] + (argv or sys.argv[1:])),
+               "machine": _common.machine_info(), "args": vars(args), "accuracy": acc, "cost": costs}
     path = _common.write_json("flattening.json", payload)
     plot(acc, costs, path.with_suffix(".png"))
     print(f"wrote {path} and {path.with_suffix('.png')}")
