@@ -140,7 +140,6 @@ def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: fl
     return dips[0], dips[1]
 
 
-
 def integrate_dips(dip_a: np.ndarray, dip_b: np.ndarray, vertical_smoothing: float = 0.05,
                    threads: int = 1) -> np.ndarray:
     """Vertical shift ``s`` (samples) whose lateral gradient best matches the dips.
