@@ -6,6 +6,7 @@ from napari_geoseg.cli import main
 from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.errors import InputError
 from napari_geoseg.train import Predictor, Trainer
+from napari_geoseg.train import predictor as predictor_module
 from napari_geoseg.train.blockwise import DONE_FOLDER, ChunkedOutputs, ImageSource, chunk_boxes, predict_to_zarr
 
 zarr = pytest.importorskip("zarr")
@@ -30,7 +31,7 @@ def test_output_boxes_put_together_equal_the_whole_prediction(trained):
     np.testing.assert_array_equal(probabilities, whole.probabilities)  # bit for bit, not up to rounding
 
 
-def test_chunked_prediction_into_zarr_and_resume(trained, tmp_path):
+def test_chunked_prediction_into_zarr_and_resume(trained, tmp_path, monkeypatch):
     volume, model, whole = trained
     outputs = ChunkedOutputs(str(tmp_path / "p.zarr"), str(tmp_path / "prob.zarr"), str(tmp_path / "u.zarr"))
     summary = predict_to_zarr(model, volume.image, outputs, chunks=20, block=16)
@@ -49,10 +50,14 @@ def test_chunked_prediction_into_zarr_and_resume(trained, tmp_path):
     summary = predict_to_zarr(model, volume.image, outputs, chunks=20, block=16, resume=True)
     assert summary["computed"] == 3 and summary["skipped"] == 9
     np.testing.assert_array_equal(zarr.open_array(outputs.labels)[:], whole.labels)
-    # Another model's store is not continued.
+    # Another model's store is not continued, nor one tiled within another default block
+    # budget (another device's).
     other = Trainer(volume.image, volume.labels, iterations=1, block=16, seed=5).train()
     with pytest.raises(InputError, match="cannot be resumed"):
         predict_to_zarr(other, volume.image, outputs, chunks=20, block=16, resume=True)
+    monkeypatch.setattr(predictor_module, "BLOCK_VOXELS", 1 << 12)
+    with pytest.raises(InputError, match="cannot be resumed"):
+        predict_to_zarr(model, volume.image, outputs, chunks=20, block=16, resume=True)
 
 
 def test_a_chunk_is_written_a_slab_of_zarr_chunks_at_a_time(trained, tmp_path, monkeypatch):

@@ -38,8 +38,9 @@ DONE_FOLDER = ".geoseg-done"
 ROWS_PER_STORE_CHUNK = 64
 
 #: Changes whenever the same model, image and settings would predict other values, so
-#: that a store written before is not resumed (blocks of whole traces since 2).
-TILING_VERSION = 2
+#: that a store written before is not resumed (blocks of whole traces since 2; even
+#: tiling and one search for a volume's block since 3).
+TILING_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,9 @@ def predict_to_zarr(model, image, outputs: ChunkedOutputs, *, source: Optional[I
     layout = predictor.check_image(tuple(image.shape), axes)  # before any store is touched
     shape = predictor.output_shape(tuple(image.shape))
     grid = tuple(min(chunks, s) for s in shape)
-    settings = {"chunks": grid, "tiling": TILING_VERSION, **{k: str(v) for k, v in options.items()}}
+    # The block budget in effect, which the device sets unless given, shapes the tiling.
+    settings = {"chunks": grid, "tiling": TILING_VERSION, **{k: str(v) for k, v in options.items()},
+                "block_voxels": predictor.block_voxels}
     fingerprint = _fingerprint(model, tuple(image.shape), settings)
     attributes = dict(attributes or {})
     dtype = model.labels_dtype

@@ -384,8 +384,9 @@ class Predictor:
         of the image are completed by reflection, as in training. Unless a block side
         was given, each side is the smallest that tiles its axis with as few blocks
         (:func:`_side_choices`): 192 voxels take two blocks of 108 overlapping by 24,
-        not two of 128. A volume's three sides are chosen together, within
-        :attr:`block_voxels`, for the fewest voxels computed over the image.
+        not two of 128. A volume keeps its traces whole where they fit and chooses its
+        two lateral sides together, within :attr:`block_voxels`, for the fewest voxels
+        computed over the image (:meth:`_volume_block`).
         """
         multiple = self.model.net.input_multiple
         padded = tuple(s + (-s % multiple) for s in spatial)
