@@ -241,7 +241,7 @@ def test_the_fast_preset_smooths_cubes_and_images_not_volumes(tmp_path):
     from dataclasses import replace
 
     preset = get_preset("fast")
-    assert preset.smoothing_for("spectral") == preset.smoothing_for("image") == (1.0, 2.0, 4.0, 8.0)
+    assert preset.smoothing_for("spectral") == preset.smoothing_for("image") == (1.0, 2.0, 4.0, 8.0, 16.0)
     assert preset.smoothing_for("volume") == ()
     volume = synthetic_seismic((16, 16, 16), seed=0)
     headed = Trainer(volume.image, volume.labels, preset=replace(preset, head=True, race=0.0), iterations=1,
@@ -252,7 +252,7 @@ def test_the_fast_preset_smooths_cubes_and_images_not_volumes(tmp_path):
     labels = np.zeros((16, 16), np.int16)
     labels[2:4, 2:4], labels[10:12, 10:12] = 1, 2
     cube_model = Trainer(cube, labels, mode="spectral", iterations=1, members=1).train()
-    assert cube_model.net.smoothing is not None and cube_model.net.smoothing.sigmas == (1.0, 2.0, 4.0, 8.0)
+    assert cube_model.net.smoothing is not None and cube_model.net.smoothing.sigmas == (1.0, 2.0, 4.0, 8.0, 16.0)
     # A file written before smoothing_modes existed gave its copies to every mode.
     everywhere = replace(preset, head=True, race=0.0, smoothing_modes=("volume", "spectral", "image"))
     old = Trainer(volume.image, volume.labels, preset=everywhere, iterations=1, block=16).train()
