@@ -59,8 +59,11 @@ def _normalised(block, center: Optional[np.ndarray], scale: Optional[np.ndarray]
     return np.where(np.isfinite(data), data, 0.0).astype(np.float32)
 
 
-def _default_threads() -> int:
-    """The compute threads the process allows torch (the faces set them from ``--threads``)."""
+def _thread_count(threads: Optional[int]) -> int:
+    """``threads``, or where None the compute threads the process allows torch (the faces
+    set them from ``--threads``)."""
+    if threads is not None:
+        return max(1, int(threads))
     import torch
 
     return torch.get_num_threads()
@@ -117,7 +120,7 @@ def local_dips(volume: np.ndarray, gradient_sigma: float = 1.0, window_sigma: fl
     volume = np.asarray(volume, dtype=np.float32)
     if volume.ndim != 3:
         raise ValueError(f"local_dips needs a 3D volume, got shape {volume.shape}")
-    threads = _default_threads() if threads is None else max(1, int(threads))
+    threads = _thread_count(threads)
     with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as pool:
         def gaussian(data: np.ndarray, sigma: float, order: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
             return _gaussian(data, sigma, order, pool, threads)
@@ -211,7 +214,7 @@ class FlattenedDepth:
         """
         shape = tuple(int(s) for s in volume.shape[:3])
         a_size, b_size, v_size = shape
-        threads = _default_threads() if threads is None else max(1, int(threads))
+        threads = _thread_count(threads)
         step = max(1, int(np.ceil(np.sqrt(np.prod(shape, dtype=np.float64) / max_voxels))))
         if min(a_size, b_size) < 2:
             return cls(np.zeros((-(-a_size // step), -(-b_size // step), v_size), np.float32), step, shape)
