@@ -377,6 +377,7 @@ def method_ours(data, case, seed, args, times):
         "race": trainer.race, "design": trainer.design,
         # Held-out accuracy at each strength of the per-voxel probe (None: no probe).
         "probe": {str(k): v for k, v in trainer.probe.items()} if trainer.probe else None,
+        "probe_strength": trainer.probe_strength,
     }
 
 

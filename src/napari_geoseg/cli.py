@@ -298,11 +298,12 @@ def _train(args) -> int:
         print(f"design chosen on the held-out labels: {trainer.design} (validation accuracy {scores})",
               file=sys.stderr)
     if trainer.probe is not None:
-        from .train.probe import best_strength
-
-        strength = best_strength(trainer.probe)
+        strength = trainer.probe_strength
         print(f"per-voxel probe added to the head at strength {strength:g} (held-out accuracy "
               f"{trainer.probe[strength]:.3f}; network alone {trainer.probe[0.0]:.3f})", file=sys.stderr)
+    elif trainer.probe_strength:
+        print(f"per-voxel probe added to the head at strength {trainer.probe_strength:g} "
+              f"(too few labels per class to hold any out and judge it)", file=sys.stderr)
     if last is not None:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")

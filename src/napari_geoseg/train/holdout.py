@@ -15,8 +15,12 @@ import itertools
 
 import numpy as np
 
-__all__ = ["connected_groups", "validation_split", "MAX_HELD_SHARE", "MIN_GROUPS"]
+__all__ = ["connected_groups", "validation_split", "MAX_HELD_SHARE", "MIN_GROUPS", "MIN_PER_CLASS"]
 
+#: Nothing is held out below this many labelled voxels per class on average: from five
+#: labelled pixels of a class, holding one out costs training a fifth of what it knows of
+#: that class, and a handful of held-out pixels judge no better than chance.
+MIN_PER_CLASS = 10
 #: Group hold-out needs at least this many groups (wells, strokes).
 MIN_GROUPS = 4
 #: A group is not held out if the held-out voxels would then exceed this share.
@@ -73,7 +77,8 @@ def validation_split(points: np.ndarray, values: np.ndarray, shape: tuple[int, .
     classes without training voxels or take the held-out share above
     :data:`MAX_HELD_SHARE`. Scattered pixels (most groups a single voxel), fewer than
     :data:`MIN_GROUPS` groups, or no group that can go, fall back to single voxels
-    drawn at random. Fewer than 20 labelled voxels: none held out.
+    drawn at random. Fewer than 20 labelled voxels, or fewer than
+    :data:`MIN_PER_CLASS` per class on average: none held out.
 
     Parameters
     ----------
@@ -93,7 +98,7 @@ def validation_split(points: np.ndarray, values: np.ndarray, shape: tuple[int, .
     """
     rng = np.random.default_rng(seed)
     n = len(values)
-    if n < 20:
+    if n < 20 or n < MIN_PER_CLASS * len(np.unique(values)):
         return np.zeros(n, bool)
     by_voxel = rng.random(n) < fraction
     if not groups:

@@ -98,6 +98,16 @@ class Preset:
         with copies on held-out voxels it fitted better than the rest of the volume
         (the engine's own seismic 0.967 to 0.941, channels 0.773 to 0.730), also when
         whole wells were held out (:attr:`hold_out_groups`).
+    probe_penalty
+        Networks that read smoothed copies (``smoothing`` for their mode): weight of
+        the squared norm of the per-voxel probe's weights
+        (:func:`~napari_geoseg.train.probe.fit_probe`). Those probes read hundreds of
+        features (a cube's bands and their copies) for a few dozen labelled pixels, and
+        an unpenalised fit there rests on whichever features it grew first. Probes of
+        images without copies read a value or two and go without. Such a penalised
+        probe is also added where no labelled voxels are held out to choose its strength
+        (a few labelled pixels per class, :data:`~napari_geoseg.train.holdout.MIN_PER_CLASS`),
+        at ``probe_strength``.
     smoothing_edges
         With ``smoothing``: the copies also hold the gradient magnitude and the
         Laplacian of each local mean.
@@ -141,6 +151,8 @@ class Preset:
     smoothing: tuple[float, ...] = ()
     smoothing_modes: tuple[str, ...] = MODES
     smoothing_edges: bool = False
+    probe_penalty: float = 0.0
+    probe_strength: float = 4.0
     hold_out_groups: bool = False
     flatten: bool = True
     description: str = ""
@@ -170,6 +182,10 @@ class Preset:
         """Scales of the smoothed copies that networks with a head read for images of ``mode``."""
         return tuple(self.smoothing) if mode in self.smoothing_modes else ()
 
+    def probe_penalty_for(self, mode: str) -> float:
+        """Penalty of the per-voxel probe's weights for images of ``mode``."""
+        return self.probe_penalty if self.smoothing_for(mode) else 0.0
+
     def width_for(self, mode: str) -> int:
         """State channels of the network for images of ``mode`` (0: as the scores need)."""
         return self._for(mode, "width")
@@ -185,7 +201,7 @@ PRESETS: dict[str, Preset] = {
                learning_rate=3e-3, max_bands=48, spectral_block=32, spectral_iterations=500,
                spectral_members=3, spectral_width=16, race=0.3,
                smoothing=(1.0, 2.0, 4.0, 8.0, 16.0), smoothing_modes=("spectral", "image"),
-               description="three levels, small ranks: trains in minutes on 2 CPU cores"),
+               probe_penalty=1e-3, description="three levels, small ranks: trains in minutes on 2 CPU cores"),
         Preset("paper", depths=(2, 3, 3, 10), ranks=(8, 16, 32, 32), up_depths=(3, 3, 6), min_channels=12,
                block=128, iterations=240, learning_rate=1e-3,
                description="the paper's Table 3 seismic design (30 layers, four levels): for GPUs"),

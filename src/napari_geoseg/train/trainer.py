@@ -243,6 +243,9 @@ class Trainer:
         #: Validation accuracy of the model with the probe added at each strength
         #: (:mod:`~napari_geoseg.train.probe`) once training has finished, else None.
         self.probe: Optional[dict[float, float]] = None
+        #: Strength at which the probe was added to the heads (0: not added), or None
+        #: before training has finished.
+        self.probe_strength: Optional[float] = None
         self._probe_fit: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         if not continued and self._should_race():
             self._add_rival(image, labels, mode=mode, iterations=self.iterations, learning_rate=learning_rate,
@@ -497,7 +500,8 @@ class Trainer:
             # features get zero weights.
             features[:, self._position_feature] = 0
             classes = torch.from_numpy(self._values[self._train].astype(np.int64) - 1)
-            self._probe_fit = fit_probe(features, classes, self.n_classes, self.class_weight[:self.n_classes].cpu())
+            self._probe_fit = fit_probe(features, classes, self.n_classes, self.class_weight[:self.n_classes].cpu(),
+                                        penalty=self.preset.probe_penalty_for(self.layout.mode))
         return self._probe_fit
 
     @property
@@ -519,11 +523,18 @@ class Trainer:
 
     def _stack_probe(self, nets: Sequence[torch.nn.Module]) -> None:
         """Add the probe to every member's head with the strength that the held-out voxels
-        prefer (:mod:`~napari_geoseg.train.probe`); ties keep the network alone."""
-        if len(self._validation_points) == 0 or self._fitted_probe() is None:
+        prefer (:mod:`~napari_geoseg.train.probe`); ties keep the network alone. With none
+        held out only a penalised probe is added, at the preset's ``probe_strength``."""
+        self.probe_strength = 0.0
+        penalised = self.preset.probe_penalty_for(self.layout.mode) > 0
+        if (len(self._validation_points) == 0 and not penalised) or self._fitted_probe() is None:
             return
-        self.probe = self._held_out_accuracies(nets)
-        strength = best_strength(self.probe)
+        if len(self._validation_points):
+            self.probe = self._held_out_accuracies(nets)
+            strength = best_strength(self.probe)
+        else:
+            strength = self.preset.probe_strength
+        self.probe_strength = strength
         if strength:
             for net in nets:
                 add_probe(net, *self._fitted_probe(), strength)
@@ -677,7 +688,7 @@ class Trainer:
             self.__dict__.update({key: value for key, value in winner.__dict__.items() if key not in kept})
         self.rivals = []
         yield from runs[best]
-        self.probe = winner.probe  # set by the winner's run as it ends
+        self.probe, self.probe_strength = winner.probe, winner.probe_strength  # set as the winner's run ends
 
     def _run(self) -> Iterator[Progress]:
         nets = [net.to(self.device).train() for net in self.model.nets]
