@@ -79,3 +79,18 @@ def test_the_trainer_holds_out_whole_wells_when_told_to():
     voxels = Trainer(volume.image, volume.labels, iterations=2, block=16)  # the default
     assert not voxels.preset.hold_out_groups
     assert traces(voxels._validation_points) & traces(voxels._train_points)
+
+
+def test_a_few_labelled_pixels_per_class_are_all_trained_on():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((60, 60), np.int16)
+    # Five pixels of each of eight classes (40 pixels): none is held out ...
+    for k in range(1, 9):
+        labels.flat[rng.choice(np.flatnonzero(labels.ravel() == 0), 5, replace=False)] = k
+    points, values = labelled_voxels(labels)
+    assert not validation_split(points, values, labels.shape, 0.3, seed=0).any()
+    # ... ten of each, and a share of them is.
+    for k in range(1, 9):
+        labels.flat[rng.choice(np.flatnonzero(labels.ravel() == 0), 5, replace=False)] = k
+    points, values = labelled_voxels(labels)
+    assert validation_split(points, values, labels.shape, 0.3, seed=0).any()

@@ -102,3 +102,53 @@ def test_a_stopped_run_adds_no_probe(value_volume):
         if event.iteration == 2:
             trainer.stop()
     assert trainer.probe is None
+
+
+def test_the_penalty_shrinks_the_probe_on_many_features_for_few_labels():
+    rng = np.random.default_rng(1)
+    classes = torch.arange(3).repeat(5)
+    features = torch.tensor(rng.normal(size=(15, 200)), dtype=torch.float32)
+    features[:, 0] += 2.0 * classes  # one informative feature among 200
+    free, _ = fit_probe(features, classes, 3)
+    penalised, _ = fit_probe(features, classes, 3, penalty=1e-2)
+    assert torch.linalg.norm(penalised) < 0.5 * torch.linalg.norm(free)
+    # The penalised probe still tells the labelled voxels apart, on the informative feature most.
+    assert torch.equal((features @ penalised.T).argmax(1), classes)
+    assert penalised[:, 0].abs().max() > penalised[:, 1:].abs().max()
+
+
+def smooth_cube(rng, shape=(24, 24, 12)):
+    """A cube whose two classes differ in the slope of their spectra, with five labelled pixels each."""
+    truth = np.ones(shape[:2], np.uint8)
+    truth[:, shape[1] // 2:] = 2
+    slopes = np.where(truth == 1, 1.0, -1.0)[..., None] * np.linspace(-1, 1, shape[2])
+    cube = (1 + 0.3 * slopes + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+    labels = np.zeros_like(truth)
+    for k in (1, 2):
+        picks = rng.choice(np.flatnonzero(truth.ravel() == k), 5, replace=False)
+        labels.flat[picks] = k
+    return cube, labels
+
+
+def test_a_cube_with_few_labels_gets_the_penalised_probe_at_the_preset_strength(monkeypatch):
+    cube, labels = smooth_cube(np.random.default_rng(0))
+    preset = replace(get_preset("fast"), spectral_members=2)
+    assert preset.probe_penalty > 0 and preset.probe_penalty_for("spectral") == preset.probe_penalty
+    assert preset.probe_penalty_for("volume") == 0.0  # volumes read no copies: no penalty
+    fits, added = [], []
+    monkeypatch.setattr(trainer_module, "fit_probe", lambda *a, **k: fits.append(k) or fit_probe(*a, **k))
+    monkeypatch.setattr(trainer_module, "add_probe", lambda net, w, b, s: added.append(s) or add_probe(net, w, b, s))
+    trainer = Trainer(cube, labels, preset=preset, iterations=4, block=16)
+    assert trainer.layout.mode == "spectral" and len(trainer._validation_points) == 0  # 5 pixels a class
+    trainer.train()
+    assert fits == [{"penalty": preset.probe_penalty}]
+    assert trainer.probe is None and trainer.probe_strength == preset.probe_strength
+    assert added == [preset.probe_strength] * 2  # every member
+
+
+def test_an_unpenalised_probe_needs_held_out_voxels(value_volume):
+    image, labels, _ = value_volume
+    trainer = Trainer(image, labels, preset=replace(get_preset("fast"), head=True, race=0.0), iterations=2,
+                      block=16, validation_fraction=0.0)
+    trainer.train()
+    assert trainer.probe is None and trainer.probe_strength == 0.0
