@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from napari_geoseg.cli import main
@@ -132,6 +133,24 @@ def test_members_option_trains_several_networks(files, tmp_path):
                      "--out", tmp_path / "more.pt", "--iterations", "1", "--continue-from", model, "--members", "3")
     assert result.returncode == 2 and "2 member network(s), not 3" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "more.pt").exists()
+
+
+def test_train_says_the_probe_strength_used_without_held_out_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = np.ones((24, 24), np.uint8)
+    truth[:, 12:] = 2
+    cube = 1 + 0.3 * np.where(truth == 1, 1.0, -1.0)[..., None] * np.linspace(-1, 1, 12)
+    labels = np.zeros_like(truth)
+    for k in (1, 2):  # five labelled pixels a class: none can be held out
+        labels.flat[rng.choice(np.flatnonzero(truth.ravel() == k), 5, replace=False)] = k
+    np.save(tmp_path / "cube.npy", (cube + 0.1 * rng.standard_normal(cube.shape)).astype(np.float32))
+    np.save(tmp_path / "labels.npy", labels)
+    result = run_cli("train", "--image", tmp_path / "cube.npy", "--labels", tmp_path / "labels.npy",
+                     "--out", tmp_path / "m.pt", "--mode", "spectral", "--iterations", "2", "--block", "16",
+                     "--members", "1")
+    assert result.returncode == 0, result.stderr
+    assert "probe added to the head at strength 4 (too few labels per class" in result.stderr
+    assert "validation accuracy n/a" in result.stdout
 
 
 def test_bad_inputs_are_one_line_errors_and_nothing_is_overwritten(files, tmp_path):

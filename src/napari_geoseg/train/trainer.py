@@ -186,7 +186,8 @@ class Trainer:
     :attr:`flattened_depth` for predictions of the same image to reuse. A network with
     a head that trains to the end gets the per-voxel probe added to its head at the
     strength the held-out voxels prefer (:mod:`~napari_geoseg.train.probe`,
-    :attr:`probe`).
+    :attr:`probe`), or, with none held out, a penalised probe at the preset's
+    ``probe_strength`` (:attr:`probe_strength`).
     """
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
