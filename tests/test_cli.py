@@ -135,15 +135,9 @@ def test_members_option_trains_several_networks(files, tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "more.pt").exists()
 
 
-def test_train_says_the_probe_strength_used_without_held_out_labels(tmp_path):
-    rng = np.random.default_rng(0)
-    truth = np.ones((24, 24), np.uint8)
-    truth[:, 12:] = 2
-    cube = 1 + 0.3 * np.where(truth == 1, 1.0, -1.0)[..., None] * np.linspace(-1, 1, 12)
-    labels = np.zeros_like(truth)
-    for k in (1, 2):  # five labelled pixels a class: none can be held out
-        labels.flat[rng.choice(np.flatnonzero(truth.ravel() == k), 5, replace=False)] = k
-    np.save(tmp_path / "cube.npy", (cube + 0.1 * rng.standard_normal(cube.shape)).astype(np.float32))
+def test_train_says_the_probe_strength_used_without_held_out_labels(few_labels_cube, tmp_path):
+    cube, labels = few_labels_cube
+    np.save(tmp_path / "cube.npy", cube)
     np.save(tmp_path / "labels.npy", labels)
     result = run_cli("train", "--image", tmp_path / "cube.npy", "--labels", tmp_path / "labels.npy",
                      "--out", tmp_path / "m.pt", "--mode", "spectral", "--iterations", "2", "--block", "16",

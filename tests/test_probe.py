@@ -117,21 +117,8 @@ def test_the_penalty_shrinks_the_probe_on_many_features_for_few_labels():
     assert penalised[:, 0].abs().max() > penalised[:, 1:].abs().max()
 
 
-def smooth_cube(rng, shape=(24, 24, 12)):
-    """A cube whose two classes differ in the slope of their spectra, with five labelled pixels each."""
-    truth = np.ones(shape[:2], np.uint8)
-    truth[:, shape[1] // 2:] = 2
-    slopes = np.where(truth == 1, 1.0, -1.0)[..., None] * np.linspace(-1, 1, shape[2])
-    cube = (1 + 0.3 * slopes + 0.1 * rng.standard_normal(shape)).astype(np.float32)
-    labels = np.zeros_like(truth)
-    for k in (1, 2):
-        picks = rng.choice(np.flatnonzero(truth.ravel() == k), 5, replace=False)
-        labels.flat[picks] = k
-    return cube, labels
-
-
-def test_a_cube_with_few_labels_gets_the_penalised_probe_at_the_preset_strength(monkeypatch):
-    cube, labels = smooth_cube(np.random.default_rng(0))
+def test_a_cube_with_few_labels_gets_the_penalised_probe_at_the_preset_strength(few_labels_cube, monkeypatch):
+    cube, labels = few_labels_cube
     preset = replace(get_preset("fast"), spectral_members=2)
     assert preset.probe_penalty > 0 and preset.probe_penalty_for("spectral") == preset.probe_penalty
     assert preset.probe_penalty_for("volume") == 0.0  # volumes read no copies: no penalty
