@@ -8,7 +8,8 @@ import torch
 from napari_geoseg.nn import HyperbolicSegmenter
 from napari_geoseg.train import Model, Predictor, Trainer, get_preset
 from napari_geoseg.train import trainer as trainer_module
-from napari_geoseg.train.probe import add_probe, choose_strength, fit_probe
+from napari_geoseg.train.probe import (add_probe, choose_columns, choose_strength, cross_validated_accuracy, fit_probe,
+                                      stratified_folds)
 
 
 def interval_classes(values, edges=(-0.5, 0.5)):
@@ -131,6 +132,65 @@ def test_a_cube_with_few_labels_gets_the_penalised_probe_at_the_preset_strength(
     assert fits == [{"penalty": preset.probe_penalty}]
     assert trainer.probe is None and trainer.probe_strength == preset.probe_strength
     assert added == [preset.probe_strength] * 2  # every member
+
+
+def few_pixels_with_many_columns(informative: str, seed: int = 0):
+    """Five voxels of each of three classes, 4 value columns and 200 copy columns of
+    which only the ``informative`` ones ("values" or "copies") tell the classes apart;
+    the others are noise of 10 times their spread."""
+    rng = np.random.default_rng(seed)
+    classes = np.repeat(np.arange(3), 5)
+    features = 3 * rng.standard_normal((15, 204))
+    columns = slice(0, 4) if informative == "values" else slice(4, 204)
+    features[:, columns] = 2 * classes[:, None] + 0.3 * rng.standard_normal((15, columns.stop - columns.start))
+    return torch.tensor(features, dtype=torch.float32), torch.from_numpy(classes)
+
+
+VALUES = torch.arange(204) < 4
+
+
+def test_the_folds_deal_every_class_evenly():
+    classes = torch.tensor([0] * 5 + [1] * 7 + [2] * 2)
+    fold = stratified_folds(classes, 5, seed=3)
+    for c, count in ((0, 5), (1, 7), (2, 2)):
+        per_fold = torch.bincount(fold[classes == c], minlength=5)
+        assert per_fold.sum() == count and per_fold.max() - per_fold.min() <= 1
+
+
+def test_cross_validation_tells_informative_columns_from_noise():
+    features, classes = few_pixels_with_many_columns("values")
+    assert cross_validated_accuracy(features * VALUES, classes, 3, penalty=1e-3) == 1.0
+    # The noise columns are many and wide: the probe on all of them misses held-out voxels.
+    assert cross_validated_accuracy(features, classes, 3, penalty=1e-3) < 0.9
+
+
+@pytest.mark.parametrize("informative, expected", [("values", "values"), ("copies", "values and copies")])
+def test_the_probe_reads_the_columns_that_classify_the_labelled_voxels(informative, expected):
+    features, classes = few_pixels_with_many_columns(informative)
+    candidates = {"values": VALUES, "values and copies": torch.ones(204, dtype=torch.bool)}
+    chosen, accuracies = choose_columns(features, classes, 3, candidates, penalty=1e-3)
+    assert chosen == expected and set(accuracies) == {"values", "values and copies"}
+    assert accuracies[expected] > max(a for name, a in accuracies.items() if name != expected)
+
+
+def test_a_tie_goes_to_the_smaller_set_of_columns():
+    features, classes = few_pixels_with_many_columns("values")
+    chosen, accuracies = choose_columns(features, classes, 3, {"values": VALUES, "again": VALUES}, penalty=1e-3)
+    assert chosen == "values" and accuracies["values"] == accuracies["again"]
+
+
+def test_a_cube_with_few_labels_chooses_what_its_probe_reads(few_labels_cube):
+    cube, labels = few_labels_cube
+    trainer = Trainer(cube, labels, preset=replace(get_preset("fast"), spectral_members=1), iterations=2, block=16)
+    trainer.train()
+    assert set(trainer.probe_features_accuracy) == {"values", "values and copies"}
+    assert trainer.probe_features in trainer.probe_features_accuracy
+    weights, _ = trainer._fitted_probe()
+    copies = weights[:, trainer.model.in_channels:]
+    if trainer.probe_features == "values":
+        assert copies.abs().max() == 0  # the copies' columns were left out of the fit
+    else:
+        assert copies.abs().max() > 0
 
 
 def test_an_unpenalised_probe_needs_held_out_voxels(value_volume):

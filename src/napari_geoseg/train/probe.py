@@ -20,10 +20,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fit_probe", "choose_strength", "best_strength", "add_probe", "PROBE_STRENGTHS"]
+__all__ = ["fit_probe", "cross_validated_accuracy", "choose_columns", "choose_strength", "best_strength",
+           "add_probe", "PROBE_STRENGTHS", "CV_FOLDS"]
 
 #: Strengths tried for the probe, the network alone (0) first: ties keep the weaker.
 PROBE_STRENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+#: Folds of the labelled voxels for :func:`cross_validated_accuracy`.
+CV_FOLDS = 5
 
 
 def fit_probe(features: torch.Tensor, classes: torch.Tensor, n_classes: int,
@@ -72,6 +76,74 @@ def fit_probe(features: torch.Tensor, classes: torch.Tensor, n_classes: int,
 
     optimizer.step(closure)
     return w.detach().float(), b.detach().float()
+
+
+def stratified_folds(classes: torch.Tensor, folds: int, seed: int = 0) -> torch.Tensor:
+    """Fold index ``0..folds - 1`` of each labelled voxel, each class dealt evenly over
+    the folds in a random order (a class with fewer voxels than folds misses some)."""
+    rng = torch.Generator().manual_seed(seed)
+    fold = torch.empty(len(classes), dtype=torch.long)
+    for c in torch.unique(classes):
+        index = torch.nonzero(classes == c)[:, 0]
+        index = index[torch.randperm(len(index), generator=rng)]
+        fold[index] = torch.arange(len(index)) % folds
+    return fold
+
+
+def cross_validated_accuracy(features: torch.Tensor, classes: torch.Tensor, n_classes: int,
+                             weight: Optional[torch.Tensor] = None, penalty: float = 0.0,
+                             folds: int = CV_FOLDS, seed: int = 0) -> float:
+    """Mean over the classes of the share of their voxels that :func:`fit_probe`, fitted
+    on the other folds, classifies right (each voxel predicted once, from the fold it is
+    not in).
+
+    Parameters
+    ----------
+    features, classes, n_classes, weight, penalty
+        As for :func:`fit_probe`.
+    folds : int
+        Folds of the labelled voxels, each class dealt evenly over them
+        (with 5 labelled voxels a class, each fold holds one of each).
+    seed : int
+        Seed of the order in which each class's voxels are dealt.
+    """
+    fold = stratified_folds(classes, folds, seed)
+    predicted = torch.empty_like(classes)
+    for k in range(folds):
+        test = fold == k
+        if not test.any():
+            continue
+        w, b = fit_probe(features[~test], classes[~test], n_classes, weight, penalty=penalty)
+        predicted[test] = (features[test] @ w.T + b).argmax(1)
+    recalls = [(predicted[classes == c] == c).double().mean() for c in torch.unique(classes)]
+    return float(torch.stack(recalls).mean())
+
+
+def choose_columns(features: torch.Tensor, classes: torch.Tensor, n_classes: int,
+                   candidates: dict[str, torch.Tensor], weight: Optional[torch.Tensor] = None,
+                   penalty: float = 0.0, seed: int = 0) -> tuple[str, dict[str, float]]:
+    """The set of feature columns a probe classifies the labelled voxels best from, by
+    :func:`cross_validated_accuracy`.
+
+    Parameters
+    ----------
+    features, classes, n_classes, weight, penalty
+        As for :func:`fit_probe`.
+    candidates : dict
+        Name: ``(F,)`` boolean mask of the columns the probe may read, smallest set
+        first: ties go to the earlier (a probe with fewer features for the same labels
+        is the safer guess).
+
+    Returns
+    -------
+    name, accuracies : str, dict
+        The chosen candidate and the cross-validated accuracy of each.
+    """
+    accuracies = {name: cross_validated_accuracy(features * columns.to(features), classes, n_classes, weight,
+                                                 penalty, seed=seed)
+                  for name, columns in candidates.items()}
+    names = list(candidates)
+    return max(names, key=lambda name: (accuracies[name], -names.index(name))), accuracies
 
 
 def choose_strength(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,

@@ -22,7 +22,7 @@ from .holdout import validation_split
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
-from .probe import add_probe, best_strength, choose_strength, fit_probe
+from .probe import add_probe, best_strength, choose_columns, choose_strength, fit_probe
 from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_multiple"]
@@ -187,7 +187,9 @@ class Trainer:
     a head that trains to the end gets the per-voxel probe added to its head at the
     strength the held-out voxels prefer (:mod:`~napari_geoseg.train.probe`,
     :attr:`probe`), or, with none held out, a penalised probe at the preset's
-    ``probe_strength`` (:attr:`probe_strength`).
+    ``probe_strength`` (:attr:`probe_strength`) that reads the voxel's own values, or
+    those and their smoothed copies, whichever classifies the labelled voxels better in
+    cross-validation (:attr:`probe_features`).
     """
 
     def __init__(self, image, labels, *, preset: str | Preset = "fast", mode: Optional[str] = None,
@@ -247,6 +249,13 @@ class Trainer:
         #: Strength at which the probe was added to the heads (0: not added), or None
         #: before training has finished.
         self.probe_strength: Optional[float] = None
+        #: What the probe reads where that was chosen (none held out, smoothed copies to
+        #: choose from): ``"values"`` (the voxel's own input channels) or ``"values and
+        #: copies"``; None elsewhere (it reads every feature the head reads but position).
+        self.probe_features: Optional[str] = None
+        #: Cross-validated accuracy on the labelled voxels of a probe of each of those
+        #: choices (:func:`~napari_geoseg.train.probe.choose_columns`), or None.
+        self.probe_features_accuracy: Optional[dict[str, float]] = None
         self._probe_fit: Optional[tuple[torch.Tensor, torch.Tensor]] = None
         if not continued and self._should_race():
             self._add_rival(image, labels, mode=mode, iterations=self.iterations, learning_rate=learning_rate,
@@ -501,9 +510,26 @@ class Trainer:
             # features get zero weights.
             features[:, self._position_feature] = 0
             classes = torch.from_numpy(self._values[self._train].astype(np.int64) - 1)
-            self._probe_fit = fit_probe(features, classes, self.n_classes, self.class_weight[:self.n_classes].cpu(),
-                                        penalty=self.preset.probe_penalty_for(self.layout.mode))
+            weight = self.class_weight[:self.n_classes].cpu()
+            penalty = self.preset.probe_penalty_for(self.layout.mode)
+            if penalty and len(self._validation_points) == 0:
+                # A handful of labelled pixels a class and hundreds of features: whether
+                # the smoothed copies help the probe depends on the scene (fields wider
+                # than the copies' scales, or classes finer than them), and with none held
+                # out only the labelled voxels themselves, in folds, can tell.
+                candidates = self._probe_candidates(features.shape[1])
+                self.probe_features, self.probe_features_accuracy = choose_columns(
+                    features, classes, self.n_classes, candidates, weight, penalty, seed=self.seed)
+                features = features * candidates[self.probe_features].to(features)
+            self._probe_fit = fit_probe(features, classes, self.n_classes, weight, penalty=penalty)
         return self._probe_fit
+
+    def _probe_candidates(self, n_features: int) -> dict[str, torch.Tensor]:
+        """Columns of the head's features a probe may read: the network's input channels
+        (the voxel's own values), or those and their smoothed copies."""
+        values = torch.zeros(n_features, dtype=torch.bool)
+        values[:self.model.in_channels] = True
+        return {"values": values, "values and copies": torch.ones(n_features, dtype=torch.bool)}
 
     @property
     def _position_feature(self) -> list[int]:
@@ -689,7 +715,9 @@ class Trainer:
             self.__dict__.update({key: value for key, value in winner.__dict__.items() if key not in kept})
         self.rivals = []
         yield from runs[best]
-        self.probe, self.probe_strength = winner.probe, winner.probe_strength  # set as the winner's run ends
+        # Set as the winner's run ends.
+        self.probe, self.probe_strength = winner.probe, winner.probe_strength
+        self.probe_features, self.probe_features_accuracy = winner.probe_features, winner.probe_features_accuracy
 
     def _run(self) -> Iterator[Progress]:
         nets = [net.to(self.device).train() for net in self.model.nets]
