@@ -378,6 +378,8 @@ def method_ours(data, case, seed, args, times):
         # Held-out accuracy at each strength of the per-voxel probe (None: no probe).
         "probe": {str(k): v for k, v in trainer.probe.items()} if trainer.probe else None,
         "probe_strength": trainer.probe_strength,
+        # Where none are held out: what the probe reads, and the cross-validated accuracy of each choice.
+        "probe_features": trainer.probe_features, "probe_features_accuracy": trainer.probe_features_accuracy,
     }
 
 

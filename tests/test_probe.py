@@ -8,8 +8,14 @@ import torch
 from napari_geoseg.nn import HyperbolicSegmenter
 from napari_geoseg.train import Model, Predictor, Trainer, get_preset
 from napari_geoseg.train import trainer as trainer_module
-from napari_geoseg.train.probe import (add_probe, choose_columns, choose_strength, cross_validated_accuracy, fit_probe,
-                                      stratified_folds)
+from napari_geoseg.train.probe import (
+    add_probe,
+    choose_columns,
+    choose_strength,
+    cross_validated_accuracy,
+    fit_probe,
+    stratified_folds,
+)
 
 
 def interval_classes(values, edges=(-0.5, 0.5)):
