@@ -144,6 +144,8 @@ def test_train_says_the_probe_strength_used_without_held_out_labels(few_labels_c
                      "--members", "1")
     assert result.returncode == 0, result.stderr
     assert "probe added to the head at strength 4 (too few labels per class" in result.stderr
+    assert "the probe reads the voxels' values" in result.stderr
+    assert "(cross-validated accuracy on the labels: values 1.000, values and copies " in result.stderr
     assert "validation accuracy n/a" in result.stdout
 
 

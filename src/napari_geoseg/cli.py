@@ -304,6 +304,10 @@ def _train(args) -> int:
     elif trainer.probe_strength:
         print(f"per-voxel probe added to the head at strength {trainer.probe_strength:g} "
               f"(too few labels per class to hold any out and judge it)", file=sys.stderr)
+    if trainer.probe_features_accuracy:
+        scores = ", ".join(f"{name} {score:.3f}" for name, score in trainer.probe_features_accuracy.items())
+        print(f"the probe reads the voxels' {trainer.probe_features} (cross-validated accuracy on the labels: "
+              f"{scores})", file=sys.stderr)
     if last is not None:
         accuracy = f"{last.validation_accuracy:.3f}" if last.validation_accuracy is not None else "n/a"
         print(f"saved {args.out}: loss {last.loss:.4f}, validation accuracy {accuracy}, {last.elapsed:.0f} s")

@@ -110,7 +110,12 @@ class Preset:
     probe_strength
         Strength at which a penalised probe is added where no labelled voxels are held
         out to choose it (fewer than :data:`~napari_geoseg.train.holdout.MIN_PER_CLASS`
-        per class on average); an unpenalised probe is not added there.
+        per class on average); an unpenalised probe is not added there. There the probe
+        reads the voxel's own values, or those and their smoothed copies, whichever
+        classifies the labelled voxels better in 5-fold cross-validation
+        (:func:`~napari_geoseg.train.probe.choose_columns`): the copies carry the
+        scene's wide fields (Indian Pines), and drown the spectrum of classes finer
+        than their scales (Samson).
     smoothing_edges
         With ``smoothing``: the copies also hold the gradient magnitude and the
         Laplacian of each local mean.
