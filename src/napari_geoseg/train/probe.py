@@ -20,8 +20,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fit_probe", "cross_validated_accuracy", "choose_columns", "choose_strength", "best_strength",
-           "add_probe", "PROBE_STRENGTHS", "CV_FOLDS"]
+__all__ = ["fit_probe", "stratified_folds", "cross_validated_accuracy", "choose_columns", "choose_strength",
+           "best_strength", "add_probe", "PROBE_STRENGTHS", "CV_FOLDS"]
 
 #: Strengths tried for the probe, the network alone (0) first: ties keep the weaker.
 PROBE_STRENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -142,8 +142,8 @@ def choose_columns(features: torch.Tensor, classes: torch.Tensor, n_classes: int
     accuracies = {name: cross_validated_accuracy(features * columns.to(features), classes, n_classes, weight,
                                                  penalty, seed=seed)
                   for name, columns in candidates.items()}
-    names = list(candidates)
-    return max(names, key=lambda name: (accuracies[name], -names.index(name))), accuracies
+    # max keeps the first of equals: ties go to the earlier candidate.
+    return max(accuracies, key=accuracies.get), accuracies
 
 
 def choose_strength(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
