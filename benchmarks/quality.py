@@ -360,7 +360,8 @@ def method_ours(data, case, seed, args, times):
     preset = get_preset("fast", race=args.race, smoothing=smoothing, smoothing_modes=modes,
                         smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
                         hold_out_groups=None if hold_out is None else hold_out == "groups",
-                        illumination_jitter=getattr(args, "jitter", None))
+                        illumination_jitter=getattr(args, "jitter", None),
+                        block=getattr(args, "block", None))
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -649,6 +650,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--iterations", str(args.iterations)]
     if getattr(args, "race", None) is not None:
         cmd += ["--race", str(args.race)]
+    if getattr(args, "block", None) is not None:
+        cmd += ["--block", str(args.block)]
     if getattr(args, "smoothing", None) is not None:
         cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
     if getattr(args, "smoothing_edges", False):
@@ -1144,6 +1147,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--race", type=float, default=None,
                         help="ours: the preset's race of designs (Preset.race, a share of the iterations; "
                              "default: the preset's)")
+    parser.add_argument("--block", type=int, default=None,
+                        help="ours: block side of volumes and 2D images (Preset.block: training blocks, and "
+                             "the predictor's tiling; default: the preset's)")
     parser.add_argument("--smoothing-edges", action="store_true",
                         help="ours: the smoothed copies also hold gradient magnitudes and Laplacians "
                              "(Preset.smoothing_edges)")
@@ -1243,6 +1249,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         "settings": {"cases": cases, "methods": list(args.methods), "seeds": args.seeds,
                      "families": args.family, "iterations": args.iterations or "preset default",
                      "race": args.race if args.race is not None else "preset default",
+                     "block": args.block or "preset default",
                      "smoothing": args.smoothing if args.smoothing is not None else "preset default",
                      "smoothing_edges": bool(args.smoothing_edges),
                      "hold_out": args.hold_out or "preset default",
