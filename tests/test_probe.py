@@ -12,6 +12,7 @@ from napari_geoseg.train.probe import (
     add_probe,
     choose_columns,
     choose_strength,
+    cross_fitted_accuracy,
     cross_validated_accuracy,
     fit_probe,
     stratified_folds,
@@ -42,6 +43,28 @@ def test_the_strength_is_chosen_on_held_out_voxels_and_ties_keep_the_network():
     # A probe that changes nothing is not added.
     strength, accuracies = choose_strength([right], torch.zeros(6, 3), classes)
     assert strength == 0.0 and set(accuracies.values()) == {1.0}
+
+
+def test_cross_fitting_scores_the_probe_without_the_luck_of_its_best_strength():
+    rng = torch.Generator().manual_seed(0)
+    classes = torch.arange(60) % 3
+    network = torch.randn(60, 3, generator=rng) + 0.8 * torch.nn.functional.one_hot(classes, 3)
+    plain = float((network.argmax(1) == classes).double().mean())
+    # With the network alone (strength 0 only) it is the plain accuracy.
+    assert cross_fitted_accuracy([network], torch.zeros(60, 3), classes, strengths=(0.0,)) == pytest.approx(plain)
+    # A probe that knows the classes is credited as much as the best strength says ...
+    right = 5 * torch.nn.functional.one_hot(classes, 3).float()
+    assert cross_fitted_accuracy([network], right, classes) == 1.0
+    # ... a probe of noise is not: over many noise probes the best strength's accuracy
+    # beats the network alone on average (0.605 against 0.583), the cross-fitted one
+    # does not (0.561).
+    best, fitted = [], []
+    for _ in range(50):
+        noise = torch.randn(60, 3, generator=rng)
+        best.append(max(choose_strength([network], noise, classes)[1].values()))
+        fitted.append(cross_fitted_accuracy([network], noise, classes))
+    assert min(best) >= plain and np.mean(best) > plain + 0.015
+    assert np.mean(fitted) < plain
 
 
 def test_adding_the_probe_adds_its_scores_to_the_heads():

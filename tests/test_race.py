@@ -8,6 +8,7 @@ import torch
 from napari_geoseg.data import synthetic_seismic
 from napari_geoseg.train import Model, Predictor, Trainer, get_preset
 from napari_geoseg.train import trainer as trainer_module
+from napari_geoseg.train.probe import PROBE_STRENGTHS, choose_strength, cross_fitted_accuracy
 
 RACING = replace(get_preset("fast"), race=0.5)  # 20 iterations: the race ends after 10
 
@@ -19,10 +20,10 @@ def volume():
 
 def favour(monkeypatch, design):
     """Make the held-out voxels (which judge the race) prefer ``design``; progress reports are left alone."""
-    def held_out_accuracies(self, nets):
-        return {0.0: 0.9 if self.design == design else 0.5}
+    def race_score(self, nets):
+        return 0.9 if self.design == design else 0.5
 
-    monkeypatch.setattr(trainer_module.Trainer, "_held_out_accuracies", held_out_accuracies)
+    monkeypatch.setattr(trainer_module.Trainer, "_race_score", race_score)
 
 
 def weights(model):
@@ -87,3 +88,33 @@ def test_no_race_where_nothing_is_to_be_chosen(volume):
     labels[rng.random((16, 16)) < 0.2] = 1
     labels[:8][labels[:8] == 1] = 2
     assert Trainer(cube, labels, preset=RACING, mode="spectral", iterations=40).rivals == []
+
+
+def lucky_probe_scores():
+    """Held-out scores where a noise probe at its best strength beats the bare network
+    (0.625 against 0.6) but not where its strength is chosen on other voxels."""
+    classes = torch.arange(40) % 2
+    g = torch.Generator().manual_seed(22)
+    head = torch.nn.functional.one_hot(classes, 2).float() * 0.1
+    wrong = torch.rand(40, generator=g) < 0.45
+    head[wrong] = head[wrong].flip(1)
+    probe = torch.randn(40, 2, generator=g)
+    bare = torch.nn.functional.one_hot(classes, 2).float()
+    bare[:16] = bare[:16].flip(1)  # 16 of 40 wrong: 0.6
+    return classes, head, probe, bare
+
+
+def test_the_race_judges_the_probe_at_a_strength_chosen_on_other_voxels(volume, monkeypatch):
+    classes, head, probe, bare = lucky_probe_scores()
+    assert max(choose_strength([head], probe, classes)[1].values()) == 0.625  # the old judge's pick: head
+
+    def held_out_scores(self, nets):
+        if self.design == "head":
+            return [head], probe, classes, PROBE_STRENGTHS
+        return [bare], torch.zeros_like(bare), classes, (0.0,)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_held_out_scores", held_out_scores)
+    trainer = Trainer(volume.image, volume.labels, preset=RACING, iterations=20, block=16, seed=2)
+    trainer.train()
+    assert trainer.race == {"bare": 0.6, "head": cross_fitted_accuracy([head], probe, classes, seed=2)}
+    assert trainer.race["head"] < 0.6 and trainer.design == "bare"

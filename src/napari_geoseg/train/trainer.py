@@ -22,7 +22,15 @@ from .holdout import validation_split
 from .layout import Layout, band_bin_for, bin_bands, build_features, infer_mode, robust_statistics
 from .model import Model
 from .presets import Preset, get_preset
-from .probe import add_probe, best_strength, choose_columns, choose_strength, fit_probe
+from .probe import (
+    PROBE_STRENGTHS,
+    add_probe,
+    best_strength,
+    choose_columns,
+    choose_strength,
+    cross_fitted_accuracy,
+    fit_probe,
+)
 from .reading import array_like, count_nonfinite, finite_at, is_small, labelled_voxels, sampled_statistics
 
 __all__ = ["Trainer", "Progress", "TrainingDiverged", "prepare_labels", "pad_to_multiple"]
@@ -391,7 +399,7 @@ class Trainer:
         """A trainer of the other design (with the head if this one has none, and back)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # this trainer has already warned about the image
-            rival = Trainer(image, labels, preset=replace(self.preset, head=not self.preset.head, race=0.0),
+            rival = type(self)(image, labels, preset=replace(self.preset, head=not self.preset.head, race=0.0),
                             **settings)
         rival._stop = self._stop
         self.rivals.append(rival)
@@ -538,15 +546,30 @@ class Trainer:
             return []
         return [self.layout.image_features_in(self.model.in_channels)]
 
-    def _held_out_accuracies(self, nets: Sequence[torch.nn.Module]) -> dict[float, float]:
-        """Accuracy on every held-out labelled voxel of ``nets`` (probabilities averaged)
-        with the probe added at each strength (only 0 without a probe)."""
+    def _held_out_scores(self, nets: Sequence[torch.nn.Module]
+                         ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, tuple[float, ...]]:
+        """Class scores of each of ``nets`` and of the probe at every held-out labelled
+        voxel, their classes, and the probe strengths to try (only 0 without a probe)."""
         features, logits = self._at_points(self._validation_points, nets)
         classes = torch.from_numpy(self._values[~self._train].astype(np.int64) - 1)
         probe = self._fitted_probe()
         if probe is None:
-            return choose_strength(logits, torch.zeros_like(logits[0]), classes, strengths=(0.0,))[1]
-        return choose_strength(logits, features @ probe[0].T + probe[1], classes)[1]
+            return logits, torch.zeros_like(logits[0]), classes, (0.0,)
+        return logits, features @ probe[0].T + probe[1], classes, PROBE_STRENGTHS
+
+    def _held_out_accuracies(self, nets: Sequence[torch.nn.Module]) -> dict[float, float]:
+        """Accuracy on every held-out labelled voxel of ``nets`` (probabilities averaged)
+        with the probe added at each strength (only 0 without a probe)."""
+        logits, probe_logits, classes, strengths = self._held_out_scores(nets)
+        return choose_strength(logits, probe_logits, classes, strengths)[1]
+
+    def _race_score(self, nets: Sequence[torch.nn.Module]) -> float:
+        """Held-out accuracy of ``nets`` that judges the race: with a probe, each fold of
+        the held-out voxels is scored at the strength the other folds prefer
+        (:func:`~napari_geoseg.train.probe.cross_fitted_accuracy`), so that a design with
+        a probe is not credited with the luck of its best strength."""
+        logits, probe_logits, classes, strengths = self._held_out_scores(nets)
+        return cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=self.seed)
 
     def _stack_probe(self, nets: Sequence[torch.nn.Module]) -> None:
         """Add the probe to every member's head with the strength that the held-out voxels
@@ -699,8 +722,7 @@ class Trainer:
                 nets = contenders[k].model.nets
                 for net in nets:
                     net.eval()
-                # A design with a head is judged with its probe at the best strength.
-                scores[k] = max(contenders[k]._held_out_accuracies(nets).values())
+                scores[k] = contenders[k]._race_score(nets)
                 for net in nets:
                     net.train()
             best = max(alive, key=lambda k: scores[k])  # ties go to the preset's design

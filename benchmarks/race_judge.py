@@ -1,0 +1,162 @@
+"""How the design race is judged: the probe's best strength against a cross-fitted strength.
+
+The race of :class:`~napari_geoseg.train.Trainer` (``Preset.race``) trains a bare network
+and one with a head side by side, then keeps the one more accurate on the held-out
+labelled voxels. A design with a head stacks a per-voxel probe onto it at one of six
+strengths. Judged at the strength that scores best on the same voxels, it is credited
+with the largest of six noisy estimates; the engine judges it instead with each fold of
+the held-out voxels scored at the strength the other folds prefer
+(:func:`~napari_geoseg.train.probe.cross_fitted_accuracy`).
+
+This script runs only the race (the first ``race`` share of the iterations) on every
+volume and image case of the quality suite and records, for each label draw and design,
+both scores and the design each judge picks. The race's training does not depend on how
+it is judged, so a draw whose pick is the same under both judges trains, and scores in
+``quality.py``, exactly as before; only the draws that flip need a full rerun.
+
+``--copies`` gives volumes the smoothed copies too (``smoothing_modes`` every mode), so
+the design with a head reads them.
+
+Usage::
+
+    python benchmarks/race_judge.py --data-dir ../shared/data --seeds 0 1 2 [--copies]
+
+Writes ``benchmarks/results/race_judge[_copies].json`` and ``.png`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from types import SimpleNamespace
+from typing import Any, Optional
+
+import _common
+import cases as suite
+
+_common.ensure_package()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from napari_geoseg.train import Trainer, get_preset  # noqa: E402
+from napari_geoseg.train.layout import MODES  # noqa: E402
+from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # noqa: E402
+
+#: The suite's cases that race (cubes train one design).
+RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
+
+
+class RecordingTrainer(Trainer):
+    """A trainer that notes both judges' scores of its design when the race is judged."""
+
+    scores: dict[str, dict[str, float]] = {}
+
+    def _race_score(self, nets) -> float:
+        logits, probe_logits, classes, strengths = self._held_out_scores(nets)
+        best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
+        cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=self.seed)
+        RecordingTrainer.scores[self.design] = {"best_strength": best, "cross_fitted": cross_fitted,
+                                                "held_out_voxels": len(classes)}
+        return cross_fitted
+
+
+def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) -> str:
+    """The design a judge keeps: the higher score, ties to the preset's design."""
+    order = [preset_design] + [d for d in scores if d != preset_design]
+    return max(order, key=lambda d: scores[d][judge])
+
+
+def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    data = suite.make_case(case, seed, SimpleNamespace(data_dir=args.data_dir))
+    preset = get_preset("fast", smoothing_modes=MODES if args.copies else None)
+    RecordingTrainer.scores = {}
+    start = time.perf_counter()
+    trainer = RecordingTrainer(data["image"], data["labels"], preset=preset, seed=seed)
+    events = trainer.run()
+    for _ in events:
+        if trainer.race is not None:
+            break
+    events.close()
+    scores = RecordingTrainer.scores
+    preset_design = "head" if preset.head else "bare"
+    row = {"case": case, "seed": seed, "scores": scores, "seconds": time.perf_counter() - start}
+    if len(scores) == 2:
+        row["pick_best_strength"] = pick(scores, "best_strength", preset_design)
+        row["pick_cross_fitted"] = pick(scores, "cross_fitted", preset_design)
+        row["flips"] = row["pick_best_strength"] != row["pick_cross_fitted"]
+    return row
+
+
+def plot(rows: list[dict[str, Any]], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if len(r["scores"]) == 2]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = [f"{r['case']} {r['seed']}" for r in rows]
+    x = np.arange(len(rows))
+    for judge, marker in (("best_strength", "o"), ("cross_fitted", "s")):
+        margin = [r["scores"]["head"][judge] - r["scores"]["bare"][judge] for r in rows]
+        ax.scatter(x, margin, marker=marker, label=f"head - bare, {judge.replace('_', ' ')}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(x, labels, rotation=90, fontsize=7)
+    ax.set_ylabel("held-out accuracy margin")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=RACING_CASES, choices=RACING_CASES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--data-dir", default=None, help="the shared data folder (default: cases.py's)")
+    parser.add_argument("--copies", action="store_true", help="volumes get the smoothed copies too")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default=None, help="results name (default race_judge[_copies])")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    name = args.name or ("race_judge_copies" if args.copies else "race_judge")
+    rows = []
+    header = ["case", "seed", "bare", "head (best strength)", "head (cross-fitted)", "held out", "pick before",
+              "pick now"]
+    print(" | ".join(header), flush=True)
+    for case in args.cases:
+        missing = suite.missing_files(case, SimpleNamespace(data_dir=args.data_dir))
+        if missing:
+            print(f"{case}: skipped, missing {missing[0]}", flush=True)
+            continue
+        for seed in args.seeds:
+            row = race_once(case, seed, args)
+            rows.append(row)
+            s = row["scores"]
+            if len(s) == 2:
+                print(f"{case} | {seed} | {s['bare']['cross_fitted']:.3f} | {s['head']['best_strength']:.3f} | "
+                      f"{s['head']['cross_fitted']:.3f} | {s['head']['held_out_voxels']} | "
+                      f"{row['pick_best_strength']} | {row['pick_cross_fitted']}", flush=True)
+            else:
+                print(f"{case} | {seed} | no race ({', '.join(s) or 'none judged'})", flush=True)
+    table = _common.format_table(header, [
+        [r["case"], r["seed"], f'{r["scores"]["bare"]["cross_fitted"]:.3f}',
+         f'{r["scores"]["head"]["best_strength"]:.3f}', f'{r["scores"]["head"]["cross_fitted"]:.3f}',
+         r["scores"]["head"]["held_out_voxels"], r["pick_best_strength"],
+         r["pick_cross_fitted"]] for r in rows if len(r["scores"]) == 2])
+    print(table)
+    payload = {"benchmark": "race_judge", "copies": args.copies, "cases": args.cases, "seeds": args.seeds,
+               "machine": _common.machine_info(), "results": rows,
+               "flipped": [(r["case"], r["seed"]) for r in rows if r.get("flips")], "table": table}
+    path = _common.write_json(f"{name}.json", payload)
+    plot(rows, _common.RESULTS / f"{name}.png")
+    print(f"wrote {path} and {_common.RESULTS / name}.png")
+
+
+if __name__ == "__main__":
+    main()
