@@ -76,9 +76,10 @@ class Preset:
         the iterations; the one with the higher accuracy on the held-out labelled voxels
         then trains on alone (:class:`~napari_geoseg.train.Trainer`). A design with a
         head is judged with its probe, each fold of the held-out voxels at the strength
-        the other folds prefer (:func:`~napari_geoseg.train.probe.cross_fitted_accuracy`). Which design fits
-        depends on the data (the head suits labels that follow a voxel's value, the bare
-        network labels that follow the layering), and only the user's labels can tell.
+        the other folds prefer (:func:`~napari_geoseg.train.probe.cross_fitted_accuracy`).
+        Which design fits depends on the data (the head suits labels that follow a
+        voxel's value, the bare network labels that follow the layering), and only the
+        user's labels can tell.
         0 trains the preset's design alone. ``fast`` races for 0.3 of its iterations:
         over the 15 cases x 3 label draws of ``benchmarks/quality.py`` it raised the
         suite mean from 0.604 to 0.640 (README.md, Results); ``paper`` does not race
