@@ -47,18 +47,23 @@ from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # 
 RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
 
 
-class RecordingTrainer(Trainer):
-    """A trainer that notes both judges' scores of its design when the race is judged."""
+class RecordingTrainer:
+    """Notes both judges' scores of each design when the race is judged (it replaces
+    ``Trainer._race_score``: the rivals a trainer makes are plain Trainers)."""
 
     scores: dict[str, dict[str, float]] = {}
 
-    def _race_score(self, nets) -> float:
-        logits, probe_logits, classes, strengths = self._held_out_scores(nets)
+    @staticmethod
+    def race_score(trainer, nets) -> float:
+        logits, probe_logits, classes, strengths = trainer._held_out_scores(nets)
         best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
-        cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=self.seed)
-        RecordingTrainer.scores[self.design] = {"best_strength": best, "cross_fitted": cross_fitted,
-                                                "held_out_voxels": len(classes)}
+        cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
+        RecordingTrainer.scores[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted,
+                                                   "held_out_voxels": len(classes)}
         return cross_fitted
+
+
+Trainer._race_score = RecordingTrainer.race_score
 
 
 def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) -> str:
@@ -72,7 +77,7 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     preset = get_preset("fast", smoothing_modes=MODES if args.copies else None)
     RecordingTrainer.scores = {}
     start = time.perf_counter()
-    trainer = RecordingTrainer(data["image"], data["labels"], preset=preset, seed=seed)
+    trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed)
     events = trainer.run()
     for _ in events:
         if trainer.race is not None:

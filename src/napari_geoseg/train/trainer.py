@@ -399,9 +399,8 @@ class Trainer:
         """A trainer of the other design (with the head if this one has none, and back)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # this trainer has already warned about the image
-            # type(self): a subclass's rivals are of that subclass too.
-            rival = type(self)(image, labels, preset=replace(self.preset, head=not self.preset.head, race=0.0),
-                               **settings)
+            rival = Trainer(image, labels, preset=replace(self.preset, head=not self.preset.head, race=0.0),
+                            **settings)
         rival._stop = self._stop
         self.rivals.append(rival)
 
