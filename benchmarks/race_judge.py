@@ -47,23 +47,21 @@ from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # 
 RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
 
 
-class RecordingTrainer:
-    """Notes both judges' scores of each design when the race is judged (it replaces
-    ``Trainer._race_score``: the rivals a trainer makes are plain Trainers)."""
-
-    scores: dict[str, dict[str, float]] = {}
-
-    @staticmethod
-    def race_score(trainer, nets) -> float:
-        logits, probe_logits, classes, strengths = trainer._held_out_scores(nets)
-        best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
-        cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
-        RecordingTrainer.scores[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted,
-                                                   "held_out_voxels": len(classes)}
-        return cross_fitted
+#: Both judges' scores of each design in the race being run (design: scores).
+SCORES: dict[str, dict[str, float]] = {}
 
 
-Trainer._race_score = RecordingTrainer.race_score
+def recording_race_score(trainer: Trainer, nets) -> float:
+    """``Trainer._race_score`` that also notes both judges' scores in :data:`SCORES` (it
+    replaces the method: the rivals a trainer makes are plain Trainers)."""
+    logits, probe_logits, classes, strengths = trainer._held_out_scores(nets)
+    best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
+    cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
+    SCORES[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted, "held_out_voxels": len(classes)}
+    return cross_fitted
+
+
+Trainer._race_score = recording_race_score
 
 
 def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) -> str:
@@ -75,7 +73,7 @@ def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) ->
 def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     data = suite.make_case(case, seed, SimpleNamespace(data_dir=args.data_dir))
     preset = get_preset("fast", smoothing_modes=MODES if args.copies else None)
-    RecordingTrainer.scores = {}
+    SCORES.clear()
     start = time.perf_counter()
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed)
     events = trainer.run()
@@ -83,7 +81,7 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         if trainer.race is not None:
             break
     events.close()
-    scores = RecordingTrainer.scores
+    scores = dict(SCORES)
     preset_design = "head" if preset.head else "bare"
     row = {"case": case, "seed": seed, "scores": scores, "seconds": time.perf_counter() - start}
     if len(scores) == 2:

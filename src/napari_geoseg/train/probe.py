@@ -164,11 +164,16 @@ def choose_strength(member_logits: Sequence[torch.Tensor], probe_logits: torch.T
     strength, accuracies : float, dict
         The chosen strength (the smallest of the most accurate) and the accuracy of each.
     """
-    accuracies = {}
-    for strength in strengths:
-        probabilities = sum(torch.softmax(logits + strength * probe_logits, 1) for logits in member_logits)
-        accuracies[float(strength)] = float((probabilities.argmax(1) == classes).double().mean())
+    accuracies = {float(strength): float((_stacked_classes(member_logits, probe_logits, strength) == classes)
+                                         .double().mean())
+                  for strength in strengths}
     return best_strength(accuracies), accuracies
+
+
+def _stacked_classes(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor,
+                     strength: float) -> torch.Tensor:
+    """The class of the members' averaged probabilities with the probe added at ``strength``."""
+    return sum(torch.softmax(logits + strength * probe_logits, 1) for logits in member_logits).argmax(1)
 
 
 def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
@@ -204,9 +209,8 @@ def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: t
         else:
             strength, _ = choose_strength([logits[~test] for logits in member_logits], probe_logits[~test],
                                           classes[~test], strengths)
-        probabilities = sum(torch.softmax(logits[test] + strength * probe_logits[test], 1)
-                            for logits in member_logits)
-        correct += int((probabilities.argmax(1) == classes[test]).sum())
+        predicted = _stacked_classes([logits[test] for logits in member_logits], probe_logits[test], strength)
+        correct += int((predicted == classes[test]).sum())
     return correct / len(classes)
 
 
