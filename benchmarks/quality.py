@@ -361,7 +361,7 @@ def method_ours(data, case, seed, args, times):
                         smoothing_edges=True if getattr(args, "smoothing_edges", False) else None,
                         hold_out_groups=None if hold_out is None else hold_out == "groups",
                         illumination_jitter=getattr(args, "jitter", None),
-                        block=getattr(args, "block", None))
+                        block=getattr(args, "block", None), members=getattr(args, "members", None))
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed, iterations=args.iterations)
     model = trainer.train()
     times["train_s"] = time.perf_counter() - start
@@ -652,6 +652,8 @@ def worker_command(args: argparse.Namespace, **extra: Any) -> list[str]:
         cmd += ["--race", str(args.race)]
     if getattr(args, "block", None) is not None:
         cmd += ["--block", str(args.block)]
+    if getattr(args, "members", None) is not None:
+        cmd += ["--members", str(args.members)]
     if getattr(args, "smoothing", None) is not None:
         cmd += ["--smoothing", *[str(s) for s in args.smoothing]]
     if getattr(args, "smoothing_edges", False):
@@ -1150,6 +1152,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--block", type=int, default=None,
                         help="ours: block side of volumes and 2D images (Preset.block: training blocks, and "
                              "the predictor's tiling; default: the preset's)")
+    parser.add_argument("--members", type=int, default=None,
+                        help="ours: networks averaged on volumes and 2D images (Preset.members; cubes keep "
+                             "Preset.spectral_members; default: the preset's)")
     parser.add_argument("--smoothing-edges", action="store_true",
                         help="ours: the smoothed copies also hold gradient magnitudes and Laplacians "
                              "(Preset.smoothing_edges)")
@@ -1250,6 +1255,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "families": args.family, "iterations": args.iterations or "preset default",
                      "race": args.race if args.race is not None else "preset default",
                      "block": args.block or "preset default",
+                     "members": args.members or "preset default",
                      "smoothing": args.smoothing if args.smoothing is not None else "preset default",
                      "smoothing_edges": bool(args.smoothing_edges),
                      "hold_out": args.hold_out or "preset default",
