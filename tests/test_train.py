@@ -251,6 +251,29 @@ def test_cubes_train_on_the_presets_spectral_blocks(volume):
     assert on_volume.block[:2] == (16, 16) and on_volume.iterations == preset.iterations
 
 
+def test_images_smaller_than_a_block_train_for_more_iterations(volume):
+    # An iteration on a volume that cuts the block short sees fewer voxels; where it sees
+    # less than a quarter of a full block's, the run trains until it has seen a quarter of
+    # a full-block run's voxels (at most MAX_ITERATION_SCALE times the preset's iterations).
+    from napari_geoseg.train import get_preset
+    from napari_geoseg.train.trainer import MAX_ITERATION_SCALE, SMALL_IMAGE_VOXEL_SHARE
+
+    preset = get_preset("fast")
+    small = Trainer(volume.image, volume.labels)  # 32^3 against 64^3 blocks: 8 times fewer voxels
+    assert small.block == (32, 32, 32)
+    assert small.iterations == round(preset.iterations * 8 * SMALL_IMAGE_VOXEL_SHARE)
+    tiny = Trainer(volume.image[:16, :16, :16], volume.labels[:16, :16, :16])  # 64 times fewer
+    assert tiny.iterations == round(preset.iterations * MAX_ITERATION_SCALE)
+    slab = Trainer(volume.image, volume.labels, block=48)  # 48^3 cut to 32^3: 3.4 times fewer
+    assert slab.iterations == preset.iterations
+    assert Trainer(volume.image, volume.labels, block=32).iterations == preset.iterations  # the block fits
+    assert Trainer(volume.image, volume.labels, iterations=7).iterations == 7  # asked for: kept
+    labels = np.zeros((32, 32), np.uint8)
+    labels[4, 4], labels[20, 20] = 1, 2
+    on_image = Trainer(volume.image[:, :, 0], labels, block=96)  # 96^2 cut to 32^2: 9 times fewer
+    assert on_image.iterations == round(preset.iterations * 9 * SMALL_IMAGE_VOXEL_SHARE)
+
+
 def test_ordered_units_keep_label_values_in_order_down_every_trace(volume):
     model = Trainer(volume.image, volume.labels, iterations=3, block=16).train()
     plain = Predictor(model, block=32).predict(volume.image)

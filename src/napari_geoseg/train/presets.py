@@ -27,7 +27,10 @@ class Preset:
         Side of the training sub-volumes in voxels (lateral axes; the vertical or band
         axis is taken whole when it fits).
     iterations, learning_rate
-        Adam iterations and initial step; the step decays to a tenth by the end.
+        Adam iterations and initial step; the step decays to a tenth by the end. A
+        volume or 2D image that cuts the block to less than a quarter of its voxels
+        trains for more iterations, up to three times as many
+        (:meth:`~napari_geoseg.train.Trainer._default_iterations`).
     max_bands
         Hyperspectral cubes with more bands are binned (neighbouring bands averaged) down
         to at most this many before they enter the network; 0 keeps every band.
