@@ -47,7 +47,8 @@ AVERAGED_SHARE = 0.5
 # a quarter of the voxels takes about a quarter of the time.
 SMALL_IMAGE_VOXEL_SHARE = 0.25
 
-# ... and for at most this many times the preset's iterations.
+# The most a small image's run multiplies the preset's iterations by: a tiny image would
+# otherwise train for thousands of iterations on the same few blocks.
 MAX_ITERATION_SCALE = 3.0
 
 # A race shorter than this many iterations would be decided by noise: the design of the
