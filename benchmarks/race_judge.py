@@ -15,13 +15,17 @@ it is judged, so a draw whose pick is the same under both judges trains, and sco
 ``quality.py``, exactly as before; only the draws that flip need a full rerun.
 
 ``--copies`` gives volumes the smoothed copies too (``smoothing_modes`` every mode), so
-the design with a head reads them.
+the design with a head reads them. ``--groups`` holds out whole wells or strokes
+(``Preset.hold_out_groups``) instead of single voxels. On volumes the race's held-out
+voxels also score a penalised per-voxel probe on the value, its smoothed copies and the
+depth, fitted on the race's training voxels (``probe_copies``; ``copies_gate.py``): the
+question is whether held-out wells tell where that probe beats the network.
 
 Usage::
 
-    python benchmarks/race_judge.py --data-dir ../shared/data --seeds 0 1 2 [--copies]
+    python benchmarks/race_judge.py --data-dir ../shared/data --seeds 0 1 2 [--copies] [--groups]
 
-Writes ``benchmarks/results/race_judge[_copies].json`` and ``.png`` and prints a table.
+Writes ``benchmarks/results/race_judge[_copies][_groups].json`` and ``.png`` and prints a table.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ _common.ensure_package()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from copies_gate import features_of  # noqa: E402
 
 from napari_geoseg.train import Trainer, get_preset  # noqa: E402
 from napari_geoseg.train.layout import MODES  # noqa: E402
-from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # noqa: E402
+from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy, fit_probe  # noqa: E402
 
 #: The suite's cases that race (cubes train one design).
 RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
@@ -49,6 +54,22 @@ RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume"
 
 #: Both judges' scores of each design in the race being run (design: scores).
 SCORES: dict[str, dict[str, float]] = {}
+#: Per-voxel columns (value, copies, depth) of the volume being raced, or None.
+COPIES: dict[str, Optional[np.ndarray]] = {"features": None}
+
+
+def probe_copies_accuracy(trainer: Trainer) -> float:
+    """Accuracy on the race's held-out voxels of a penalised probe on the value, its
+    copies and the depth, fitted on the race's training voxels."""
+    shape = trainer.image.shape[:3]
+    columns = COPIES["features"]
+    train = np.ravel_multi_index(trainer._train_points.T, shape)
+    held = np.ravel_multi_index(trainer._validation_points.T, shape)
+    values = trainer._values.astype(np.int64) - 1
+    w, b = fit_probe(torch.from_numpy(columns[train]), torch.from_numpy(values[trainer._train]),
+                     trainer.n_classes, trainer.class_weight.cpu(), penalty=1e-3)
+    predicted = (torch.from_numpy(columns[held]) @ w.T + b).argmax(1).numpy()
+    return float(np.mean(predicted == values[~trainer._train]))
 
 
 def recording_race_score(trainer: Trainer, nets) -> float:
@@ -58,10 +79,16 @@ def recording_race_score(trainer: Trainer, nets) -> float:
     best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
     cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
     SCORES[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted, "held_out_voxels": len(classes)}
+    if COPIES["features"] is not None and "probe_copies" not in SCORES:
+        SCORES["probe_copies"] = {"accuracy": probe_copies_accuracy(trainer)}
     return cross_fitted
 
 
 Trainer._race_score = recording_race_score
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) -> str:
@@ -72,8 +99,10 @@ def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) ->
 
 def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     data = suite.make_case(case, seed, SimpleNamespace(data_dir=args.data_dir))
-    preset = get_preset("fast", smoothing_modes=MODES if args.copies else None)
+    preset = get_preset("fast", smoothing_modes=MODES if args.copies else None,
+                        hold_out_groups=True if args.groups else None)
     SCORES.clear()
+    COPIES["features"] = features_of(data["image"])[1] if data["kind"] == "volume" else None
     start = time.perf_counter()
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed)
     events = trainer.run()
@@ -81,9 +110,11 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         if trainer.race is not None:
             break
     events.close()
-    scores = dict(SCORES)
+    scores = {k: v for k, v in SCORES.items() if k != "probe_copies"}
+    probe = SCORES.get("probe_copies")
     preset_design = "head" if preset.head else "bare"
-    row = {"case": case, "seed": seed, "scores": scores, "seconds": time.perf_counter() - start}
+    row = {"case": case, "seed": seed, "scores": scores, "seconds": time.perf_counter() - start,
+           "probe_copies": probe["accuracy"] if probe else None}
     if len(scores) == 2:
         row["pick_best_strength"] = pick(scores, "best_strength", preset_design)
         row["pick_cross_fitted"] = pick(scores, "cross_fitted", preset_design)
@@ -119,18 +150,19 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--data-dir", default=None, help="the shared data folder (default: cases.py's)")
     parser.add_argument("--copies", action="store_true", help="volumes get the smoothed copies too")
+    parser.add_argument("--groups", action="store_true", help="hold out whole wells or strokes")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--name", default=None, help="results name (default race_judge[_copies])")
+    parser.add_argument("--name", default=None, help="results name (default race_judge[_copies][_groups])")
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    name = args.name or ("race_judge_copies" if args.copies else "race_judge")
+    name = args.name or "race_judge" + ("_copies" if args.copies else "") + ("_groups" if args.groups else "")
     rows = []
     header = ["case", "seed", "bare", "head (best strength)", "head (cross-fitted)", "held out", "pick before",
-              "pick now"]
+              "pick now", "probe on copies"]
     print(" | ".join(header), flush=True)
     for case in args.cases:
         missing = suite.missing_files(case, SimpleNamespace(data_dir=args.data_dir))
@@ -144,16 +176,18 @@ def main(argv: Optional[list[str]] = None) -> None:
             if len(s) == 2:
                 print(f"{case} | {seed} | {s['bare']['cross_fitted']:.3f} | {s['head']['best_strength']:.3f} | "
                       f"{s['head']['cross_fitted']:.3f} | {s['head']['held_out_voxels']} | "
-                      f"{row['pick_best_strength']} | {row['pick_cross_fitted']}", flush=True)
+                      f"{row['pick_best_strength']} | {row['pick_cross_fitted']} | {_fmt(row['probe_copies'])}",
+                      flush=True)
             else:
                 print(f"{case} | {seed} | no race ({', '.join(s) or 'none judged'})", flush=True)
     table = _common.format_table(header, [
         [r["case"], r["seed"], f'{r["scores"]["bare"]["cross_fitted"]:.3f}',
          f'{r["scores"]["head"]["best_strength"]:.3f}', f'{r["scores"]["head"]["cross_fitted"]:.3f}',
          r["scores"]["head"]["held_out_voxels"], r["pick_best_strength"],
-         r["pick_cross_fitted"]] for r in rows if len(r["scores"]) == 2])
+         r["pick_cross_fitted"], _fmt(r["probe_copies"])] for r in rows if len(r["scores"]) == 2])
     print(table)
-    payload = {"benchmark": "race_judge", "copies": args.copies, "cases": args.cases, "seeds": args.seeds,
+    payload = {"benchmark": "race_judge", "copies": args.copies, "groups": args.groups, "cases": args.cases,
+               "seeds": args.seeds,
                "machine": _common.machine_info(), "results": rows,
                "flipped": [(r["case"], r["seed"]) for r in rows if r.get("flips")], "table": table}
     path = _common.write_json(f"{name}.json", payload)
