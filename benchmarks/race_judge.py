@@ -42,11 +42,11 @@ _common.ensure_package()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from copies_gate import features_of  # noqa: E402
+from copies_gate import features_of, probe_predict  # noqa: E402
 
 from napari_geoseg.train import Trainer, get_preset  # noqa: E402
 from napari_geoseg.train.layout import MODES  # noqa: E402
-from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy, fit_probe  # noqa: E402
+from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # noqa: E402
 
 #: The suite's cases that race (cubes train one design).
 RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
@@ -66,9 +66,8 @@ def probe_copies_accuracy(trainer: Trainer) -> float:
     train = np.ravel_multi_index(trainer._train_points.T, shape)
     held = np.ravel_multi_index(trainer._validation_points.T, shape)
     values = trainer._values.astype(np.int64) - 1
-    w, b = fit_probe(torch.from_numpy(columns[train]), torch.from_numpy(values[trainer._train]),
-                     trainer.n_classes, trainer.class_weight.cpu(), penalty=1e-3)
-    predicted = (torch.from_numpy(columns[held]) @ w.T + b).argmax(1).numpy()
+    predicted = probe_predict(columns[train], values[trainer._train], columns[held], trainer.n_classes,
+                              trainer.class_weight.cpu())
     return float(np.mean(predicted == values[~trainer._train]))
 
 
