@@ -40,6 +40,7 @@ import cases
 from _common import RESULTS
 from quality_compare import PEERS, runs_of
 
+from napari_geoseg.demo import mean_iou
 from napari_geoseg.nn import SmoothedCopies
 from napari_geoseg.train.holdout import connected_groups
 from napari_geoseg.train.probe import fit_probe
@@ -67,11 +68,6 @@ def features_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def balanced_accuracy(predicted: np.ndarray, classes: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[classes == c] == c) for c in np.unique(classes)]))
-
-
-def mean_iou(predicted: np.ndarray, classes: np.ndarray) -> float:
-    return float(np.mean([np.sum((predicted == c) & (classes == c)) / np.sum((predicted == c) | (classes == c))
-                          for c in np.unique(classes)]))
 
 
 def probe_predict(train_x, train_y, test_x, n_classes, weight) -> np.ndarray:
@@ -107,7 +103,8 @@ def gate_case(name: str, seed: int, args) -> dict:
         row[f"groups_{key}"] = leave_one_group_out(x[flat], y, groups, n_classes, weight)
         predicted = probe_predict(x[flat], y, x[scored], n_classes, weight)
         row[f"truth_{key}"] = balanced_accuracy(predicted, truth_y)
-        row[f"truth_iou_{key}"] = mean_iou(predicted, truth_y)
+        row[f"truth_iou_{key}"] = float(np.nanmean(mean_iou(predicted + 1, truth_y + 1, np.ones(len(scored), bool),
+                                                             n_classes)))
     return row
 
 

@@ -54,8 +54,9 @@ RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume"
 
 #: Both judges' scores of each design in the race being run (design: scores).
 SCORES: dict[str, dict[str, float]] = {}
-#: Per-voxel columns (value, copies, depth) of the volume being raced, or None.
-COPIES: dict[str, Optional[np.ndarray]] = {"features": None}
+#: The volume being raced: its per-voxel columns (value, copies, depth), or None, and the
+#: accuracy of the probe on them (:func:`probe_copies_accuracy`) once the race is judged.
+COPIES: dict[str, Any] = {"features": None, "accuracy": None}
 
 
 def probe_copies_accuracy(trainer: Trainer) -> float:
@@ -78,8 +79,8 @@ def recording_race_score(trainer: Trainer, nets) -> float:
     best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
     cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
     SCORES[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted, "held_out_voxels": len(classes)}
-    if COPIES["features"] is not None and "probe_copies" not in SCORES:
-        SCORES["probe_copies"] = {"accuracy": probe_copies_accuracy(trainer)}
+    if COPIES["features"] is not None and COPIES["accuracy"] is None:
+        COPIES["accuracy"] = probe_copies_accuracy(trainer)
     return cross_fitted
 
 
@@ -102,6 +103,7 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
                         hold_out_groups=True if args.groups else None)
     SCORES.clear()
     COPIES["features"] = features_of(data["image"])[1] if data["kind"] == "volume" else None
+    COPIES["accuracy"] = None
     start = time.perf_counter()
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed)
     events = trainer.run()
@@ -109,11 +111,10 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         if trainer.race is not None:
             break
     events.close()
-    scores = {k: v for k, v in SCORES.items() if k != "probe_copies"}
-    probe = SCORES.get("probe_copies")
+    scores = dict(SCORES)
     preset_design = "head" if preset.head else "bare"
     row = {"case": case, "seed": seed, "scores": scores, "seconds": time.perf_counter() - start,
-           "probe_copies": probe["accuracy"] if probe else None}
+           "probe_copies": COPIES["accuracy"]}
     if len(scores) == 2:
         row["pick_best_strength"] = pick(scores, "best_strength", preset_design)
         row["pick_cross_fitted"] = pick(scores, "cross_fitted", preset_design)
