@@ -21,6 +21,11 @@ voxels also score a penalised per-voxel probe on the value, its smoothed copies 
 depth, fitted on the race's training voxels (``probe_copies``; ``copies_gate.py``): the
 question is whether held-out wells tell where that probe beats the network.
 
+Each row also holds the rival design's lead over the preset's on the held-out voxels
+(cross-fitted) with its standard error clustered by well or stroke
+(:func:`paired_advantage`), and the design that a judge asking for a lead of more than 1
+or 2 such errors would keep (a trial, not the engine's judge).
+
 Usage::
 
     python benchmarks/race_judge.py --data-dir ../shared/data --seeds 0 1 2 [--copies] [--groups]
@@ -45,8 +50,9 @@ import torch  # noqa: E402
 from copies_gate import features_of, probe_predict  # noqa: E402
 
 from napari_geoseg.train import Trainer, get_preset  # noqa: E402
+from napari_geoseg.train.holdout import connected_groups  # noqa: E402
 from napari_geoseg.train.layout import MODES  # noqa: E402
-from napari_geoseg.train.probe import choose_strength, cross_fitted_accuracy  # noqa: E402
+from napari_geoseg.train.probe import choose_strength, cross_fitted_correct  # noqa: E402
 
 #: The suite's cases that race (cubes train one design).
 RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume", "image")]
@@ -54,6 +60,9 @@ RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume"
 
 #: Both judges' scores of each design in the race being run (design: scores).
 SCORES: dict[str, dict[str, float]] = {}
+#: Whether each design classifies each held-out voxel right (cross-fitted), and the
+#: well or stroke of each held-out voxel ("groups").
+CORRECT: dict[str, np.ndarray] = {}
 #: The volume being raced: its per-voxel columns (value, copies, depth), or None, and the
 #: accuracy of the probe on them (:func:`probe_copies_accuracy`) once the race is judged.
 COPIES: dict[str, Any] = {"features": None, "accuracy": None}
@@ -73,18 +82,45 @@ def probe_copies_accuracy(trainer: Trainer) -> float:
 
 
 def recording_race_score(trainer: Trainer, nets) -> float:
-    """``Trainer._race_score`` that also notes both judges' scores in :data:`SCORES` (it
+    """``Trainer._race_score`` that also notes both judges' scores in :data:`SCORES` and
+    the cross-fitted judge's verdict on each held-out voxel in :data:`CORRECT` (it
     replaces the method: the rivals a trainer makes are plain Trainers)."""
     logits, probe_logits, classes, strengths = trainer._held_out_scores(nets)
     best = max(choose_strength(logits, probe_logits, classes, strengths)[1].values())
-    cross_fitted = cross_fitted_accuracy(logits, probe_logits, classes, strengths, seed=trainer.seed)
-    SCORES[trainer.design] = {"best_strength": best, "cross_fitted": cross_fitted, "held_out_voxels": len(classes)}
+    correct = cross_fitted_correct(logits, probe_logits, classes, strengths, seed=trainer.seed).numpy()
+    SCORES[trainer.design] = {"best_strength": best, "cross_fitted": float(correct.mean()),
+                              "held_out_voxels": len(classes)}
+    CORRECT[trainer.design] = correct
     if COPIES["features"] is not None and COPIES["accuracy"] is None:
         COPIES["accuracy"] = probe_copies_accuracy(trainer)
-    return cross_fitted
+    return float(correct.mean())
 
 
 Trainer._race_score = recording_race_score
+
+
+#: Standard errors of the lead that the trial judges ask of the rival design.
+ERRORS = (1.0, 2.0)
+
+
+def paired_advantage(rival: np.ndarray, incumbent: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """How much more accurate ``rival`` is than ``incumbent`` on the same held-out voxels
+    (``(N,)`` booleans), and the standard error of that lead clustered by ``groups`` (the
+    well or stroke of each voxel; sandwich estimator with the ``G / (G - 1)`` factor).
+
+    Held-out voxels of one well are right or wrong together, so a lead won in one well
+    counts as one observation, not as many as that well has voxels. 0 error with fewer
+    than two groups."""
+    difference = rival.astype(np.float64) - incumbent.astype(np.float64)
+    if len(difference) == 0:
+        return 0.0, 0.0
+    lead = float(difference.mean())
+    _, group = np.unique(groups, return_inverse=True)
+    sums = np.bincount(group, weights=difference - lead)
+    g = len(sums)
+    if g < 2:
+        return lead, 0.0
+    return lead, float(np.sqrt(g / (g - 1) * np.sum(sums ** 2)) / len(difference))
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -97,12 +133,23 @@ def pick(scores: dict[str, dict[str, float]], judge: str, preset_design: str) ->
     return max(order, key=lambda d: scores[d][judge])
 
 
+def _cells(row: dict[str, Any]) -> list:
+    s = row["scores"]
+    return [row["case"], row["seed"], f"{s['bare']['cross_fitted']:.3f}", f"{s['head']['best_strength']:.3f}",
+            f"{s['head']['cross_fitted']:.3f}", s["head"]["held_out_voxels"], row["held_out_groups"],
+            f"{row['lead']:+.3f} ± {row['lead_error']:.3f}", row["pick_best_strength"], row["pick_cross_fitted"],
+            *(row[f"pick_lead_{errors:g}_errors"] for errors in ERRORS), _fmt(row["probe_copies"])]
+
+
 def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     data = suite.make_case(case, seed, SimpleNamespace(data_dir=args.data_dir))
     preset = get_preset("fast", smoothing_modes=MODES if args.copies else None,
                         hold_out_groups=True if args.groups else None)
     SCORES.clear()
-    COPIES["features"] = features_of(data["image"])[1] if data["kind"] == "volume" else None
+    CORRECT.clear()
+    # The probe on copies reads one property: volumes of several are left out.
+    single = data["kind"] == "volume" and data["image"].ndim == 3
+    COPIES["features"] = features_of(data["image"])[1] if single else None
     COPIES["accuracy"] = None
     start = time.perf_counter()
     trainer = Trainer(data["image"], data["labels"], preset=preset, seed=seed)
@@ -119,6 +166,14 @@ def race_once(case: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         row["pick_best_strength"] = pick(scores, "best_strength", preset_design)
         row["pick_cross_fitted"] = pick(scores, "cross_fitted", preset_design)
         row["flips"] = row["pick_best_strength"] != row["pick_cross_fitted"]
+        # A trial judge: the rival's cross-fitted lead must exceed ERRORS standard
+        # errors of the lead, clustered by well or stroke.
+        rival = "bare" if preset_design == "head" else "head"
+        groups = connected_groups(trainer._points, data["labels"].shape)[~trainer._train]
+        lead, error = paired_advantage(CORRECT[rival], CORRECT[preset_design], groups)
+        row.update(lead=lead, lead_error=error, held_out_groups=len(np.unique(groups)))
+        for errors in ERRORS:
+            row[f"pick_lead_{errors:g}_errors"] = rival if lead > errors * error else preset_design
     return row
 
 
@@ -161,8 +216,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     torch.set_num_threads(args.threads)
     name = args.name or "race_judge" + ("_copies" if args.copies else "") + ("_groups" if args.groups else "")
     rows = []
-    header = ["case", "seed", "bare", "head (best strength)", "head (cross-fitted)", "held out", "pick before",
-              "pick now", "probe on copies"]
+    header = ["case", "seed", "bare", "head (best strength)", "head (cross-fitted)", "held out", "wells/strokes",
+              "lead ± error", "pick: best strength", "pick: cross-fitted (engine)", "pick: lead > 1 error",
+              "pick: lead > 2 errors", "probe on copies"]
     print(" | ".join(header), flush=True)
     for case in args.cases:
         missing = suite.missing_files(case, SimpleNamespace(data_dir=args.data_dir))
@@ -174,22 +230,19 @@ def main(argv: Optional[list[str]] = None) -> None:
             rows.append(row)
             s = row["scores"]
             if len(s) == 2:
-                print(f"{case} | {seed} | {s['bare']['cross_fitted']:.3f} | {s['head']['best_strength']:.3f} | "
-                      f"{s['head']['cross_fitted']:.3f} | {s['head']['held_out_voxels']} | "
-                      f"{row['pick_best_strength']} | {row['pick_cross_fitted']} | {_fmt(row['probe_copies'])}",
-                      flush=True)
+                print(" | ".join(str(v) for v in _cells(row)), flush=True)
             else:
                 print(f"{case} | {seed} | no race ({', '.join(s) or 'none judged'})", flush=True)
-    table = _common.format_table(header, [
-        [r["case"], r["seed"], f'{r["scores"]["bare"]["cross_fitted"]:.3f}',
-         f'{r["scores"]["head"]["best_strength"]:.3f}', f'{r["scores"]["head"]["cross_fitted"]:.3f}',
-         r["scores"]["head"]["held_out_voxels"], r["pick_best_strength"],
-         r["pick_cross_fitted"], _fmt(r["probe_copies"])] for r in rows if len(r["scores"]) == 2])
+    table = _common.format_table(header, [_cells(r) for r in rows if len(r["scores"]) == 2])
     print(table)
     payload = {"benchmark": "race_judge", "copies": args.copies, "groups": args.groups, "cases": args.cases,
                "seeds": args.seeds,
                "machine": _common.machine_info(), "results": rows,
-               "flipped": [(r["case"], r["seed"]) for r in rows if r.get("flips")], "table": table}
+               "flipped": [(r["case"], r["seed"]) for r in rows if r.get("flips")],
+               "flipped_by_errors": {f"{errors:g}": [(r["case"], r["seed"]) for r in rows if "lead" in r
+                                                     and r[f"pick_lead_{errors:g}_errors"] != r["pick_cross_fitted"]]
+                                     for errors in ERRORS},
+               "table": table}
     path = _common.write_json(f"{name}.json", payload)
     plot(rows, _common.RESULTS / f"{name}.png")
     print(f"wrote {path} and {_common.RESULTS / name}.png")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["fit_probe", "stratified_folds", "cross_validated_accuracy", "choose_columns", "choose_strength",
-           "best_strength", "cross_fitted_accuracy", "add_probe", "PROBE_STRENGTHS", "CV_FOLDS"]
+           "best_strength", "cross_fitted_correct", "cross_fitted_accuracy", "add_probe", "PROBE_STRENGTHS", "CV_FOLDS"]
 
 #: Strengths tried for the probe, the network alone (0) first: ties keep the weaker.
 PROBE_STRENGTHS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -176,11 +176,11 @@ def _stacked_classes(member_logits: Sequence[torch.Tensor], probe_logits: torch.
     return sum(torch.softmax(logits + strength * probe_logits, 1) for logits in member_logits).argmax(1)
 
 
-def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
-                          strengths: Sequence[float] = PROBE_STRENGTHS, folds: int = CV_FOLDS,
-                          seed: int = 0) -> float:
-    """Accuracy of the stacked model on held-out voxels, each fold scored at the strength
-    :func:`choose_strength` picks on the other folds.
+def cross_fitted_correct(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
+                         strengths: Sequence[float] = PROBE_STRENGTHS, folds: int = CV_FOLDS,
+                         seed: int = 0) -> torch.Tensor:
+    """Whether the stacked model classifies each held-out voxel right, each fold scored
+    at the strength :func:`choose_strength` picks on the other folds.
 
     The best of :func:`choose_strength`'s accuracies is the largest of several noisy
     estimates taken on the voxels it was chosen on, so it overrates a model with a probe
@@ -195,11 +195,11 @@ def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: t
 
     Returns
     -------
-    float
-        The share of the held-out voxels classified right.
+    Tensor
+        ``(N,)`` booleans, in the order of ``classes``.
     """
     fold = stratified_folds(classes, folds, seed)
-    correct = 0
+    correct = torch.zeros(len(classes), dtype=torch.bool)
     for k in range(folds):
         test = fold == k
         if not test.any():
@@ -210,8 +210,16 @@ def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: t
             strength, _ = choose_strength([logits[~test] for logits in member_logits], probe_logits[~test],
                                           classes[~test], strengths)
         predicted = _stacked_classes([logits[test] for logits in member_logits], probe_logits[test], strength)
-        correct += int((predicted == classes[test]).sum())
-    return correct / len(classes)
+        correct[test] = predicted == classes[test]
+    return correct
+
+
+def cross_fitted_accuracy(member_logits: Sequence[torch.Tensor], probe_logits: torch.Tensor, classes: torch.Tensor,
+                          strengths: Sequence[float] = PROBE_STRENGTHS, folds: int = CV_FOLDS,
+                          seed: int = 0) -> float:
+    """The share of the held-out voxels that :func:`cross_fitted_correct` finds right."""
+    return float(cross_fitted_correct(member_logits, probe_logits, classes, strengths, folds, seed)
+                 .double().mean())
 
 
 def best_strength(accuracies: dict[float, float]) -> float:
