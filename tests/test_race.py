@@ -118,3 +118,22 @@ def test_the_race_judges_the_probe_at_a_strength_chosen_on_other_voxels(volume, 
     trainer.train()
     assert trainer.race == {"bare": 0.6, "head": cross_fitted_accuracy([head], probe, classes, seed=2)}
     assert trainer.race["head"] < 0.6 and trainer.design == "bare"
+
+
+def test_only_the_design_whose_accuracy_is_reported_validates(volume, monkeypatch):
+    favour(monkeypatch, "head")
+    measured = []
+    validation_accuracy = trainer_module.Trainer.validation_accuracy
+
+    def recording(self, nets=None, max_blocks=4):
+        measured.append(self.design)
+        return validation_accuracy(self, nets, max_blocks)
+
+    monkeypatch.setattr(trainer_module.Trainer, "validation_accuracy", recording)
+    trainer = Trainer(volume.image, volume.labels, preset=RACING, iterations=20, block=16, seed=2, validate_every=5)
+    trainer.train()
+    # The race's 10 iterations: the bare network at 1 (nothing measured yet), 5 and 10;
+    # then the winner at 11 (nothing measured yet), 15 and 20.
+    assert measured == ["bare"] * 3 + ["head"] * 3
+    reported = [event.validation_accuracy for event in trainer.history]
+    assert all(value is not None for value in reported)

@@ -176,6 +176,9 @@ class Trainer:
         Share of labelled voxels held out to measure validation accuracy: whole wells
         or strokes where the labels come in them (:attr:`Preset.hold_out_groups`,
         :func:`~napari_geoseg.train.holdout.validation_split`).
+    validate_every : int
+        Measure the validation accuracy every this many iterations (and at the last);
+        each measurement runs the network on up to 4 blocks, about a step's cost.
     flattened_depth : FlattenedDepth, optional
         The image's flattened depth from an earlier :class:`Trainer` (its
         :attr:`flattened_depth`), reused instead of flattening the image again; a
@@ -215,7 +218,7 @@ class Trainer:
                  block: Optional[int] = None, members: Optional[int] = None, seed: int = 0,
                  device: str | torch.device | None = "cpu",
                  model: Optional[Model] = None, class_names: Optional[Sequence[str]] = None,
-                 validation_fraction: float = 0.1, validate_every: int = 10,
+                 validation_fraction: float = 0.1, validate_every: int = 25,
                  axes: Optional[Sequence[str]] = None,
                  flattened_depth: Optional[FlattenedDepth] = None,
                  blocks_per_step: int = 1, distributed: bool = False) -> None:
@@ -230,6 +233,9 @@ class Trainer:
                              blocks_per_step=blocks_per_step)
         self.learning_rate = float(learning_rate or preset.learning_rate)
         self.seed, self.validate_every = seed, validate_every
+        # Only the first design still in a race reports its validation accuracy: a
+        # rival's would be measured for nobody.
+        self._reporting = True
         self.distributed = bool(distributed)
         self.slots = self._slots(blocks_per_step)
         self.device = resolve_device(device)
@@ -725,6 +731,8 @@ class Trainer:
         for _ in range(race_end):
             if self._stop.is_set():
                 break
+            for k, contender in enumerate(contenders):
+                contender._reporting = k == alive[0]
             steps = []
             for k in list(alive):
                 try:
@@ -758,6 +766,7 @@ class Trainer:
             if k != best:
                 runs[k].close()
         winner = contenders[best]
+        winner._reporting = True
         if winner is not self:
             winner.model.class_names = list(self.model.class_names)  # may have been renamed since
             kept = {"history", "_stop", "rivals", "race"}
@@ -821,7 +830,8 @@ class Trainer:
             if iteration == self.iterations and averaged[0] is not None:
                 for net, a in zip(nets, averaged):
                     _load_average(net, a)
-            if iteration % self.validate_every == 0 or iteration == self.iterations:
+            due = validation is None or iteration % self.validate_every == 0 or iteration == self.iterations
+            if self._reporting and due:
                 for net in nets:
                     net.eval()
                 validation = self.validation_accuracy(nets)
