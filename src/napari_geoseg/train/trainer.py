@@ -177,8 +177,9 @@ class Trainer:
         or strokes where the labels come in them (:attr:`Preset.hold_out_groups`,
         :func:`~napari_geoseg.train.holdout.validation_split`).
     validate_every : int
-        Measure the validation accuracy every this many iterations (and at the last);
-        each measurement runs the network on up to 4 blocks, about a step's cost.
+        Measure the validation accuracy every this many iterations (and at the first
+        and the last); each measurement runs the network on up to 4 blocks, about a
+        step's cost, and changes nothing in training.
     flattened_depth : FlattenedDepth, optional
         The image's flattened depth from an earlier :class:`Trainer` (its
         :attr:`flattened_depth`), reused instead of flattening the image again; a
