@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cases
-from _common import RESULTS
+from _common import RESULTS, write_json
 from quality_compare import PEERS, runs_of
 
 from napari_geoseg.demo import mean_iou
@@ -84,9 +84,9 @@ def leave_one_group_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_clas
 
 
 def gate_case(name: str, seed: int, args) -> dict:
-    data = cases.SPECS[name][4](seed, args)
-    labels, truth = np.asarray(data["labels"]), np.asarray(data["truth"])
-    values, copies = features_of(np.asarray(data["image"], dtype=np.float32))
+    data = cases.make_case(name, seed, args)
+    labels, truth = data["labels"], data["truth"]
+    values, copies = features_of(data["image"])
     points = np.argwhere(labels > 0)
     flat = np.ravel_multi_index(points.T, labels.shape)
     ids = np.unique(labels[labels > 0])
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=list(VOLUME_CASES), choices=VOLUME_CASES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    parser.add_argument("--data-dir", default=str(cases.DATA_DIR))
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--default", type=Path, default=RESULTS / "quality_small_image_iterations.json",
@@ -174,10 +174,9 @@ def main(argv=None) -> None:
                   f"{row['groups_copies']:11.3f} | {row['truth_values']:12.3f} {row['truth_copies']:12.3f} | "
                   f"{row['truth_iou_values']:10.3f} {row['truth_iou_copies']:10.3f} "
                   f"{row['ours'] or float('nan'):6.3f} {row['best_peer'] or float('nan'):6.3f}")
-    out = RESULTS / "copies_gate.json"
-    out.write_text(json.dumps({"benchmark": "copies_gate", "argv": sys.argv, "sigmas": SIGMAS,
-                               "penalty": PENALTY, "scored_voxels": SCORED,
-                               "default": str(args.default), "rows": rows}, indent=1))
+    out = write_json("copies_gate.json", {"benchmark": "copies_gate", "argv": sys.argv, "sigmas": SIGMAS,
+                                          "penalty": PENALTY, "scored_voxels": SCORED,
+                                          "default": str(args.default), "rows": rows})
     plot(rows, RESULTS / "copies_gate.png")
     print(f"wrote {out} and copies_gate.png")
 

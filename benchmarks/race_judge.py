@@ -60,8 +60,7 @@ RACING_CASES = [case for case in suite.CASES if suite.kind_of(case) in ("volume"
 
 #: Both judges' scores of each design in the race being run (design: scores).
 SCORES: dict[str, dict[str, float]] = {}
-#: Whether each design classifies each held-out voxel right (cross-fitted), and the
-#: well or stroke of each held-out voxel ("groups").
+#: Whether each design classifies each held-out voxel right (cross-fitted).
 CORRECT: dict[str, np.ndarray] = {}
 #: The volume being raced: its per-voxel columns (value, copies, depth), or None, and the
 #: accuracy of the probe on them (:func:`probe_copies_accuracy`) once the race is judged.

@@ -832,7 +832,7 @@ class Trainer:
                 for net, a in zip(nets, averaged):
                     _load_average(net, a)
             due = validation is None or iteration % self.validate_every == 0 or iteration == self.iterations
-            if self._reporting and due:
+            if self._reporting and due and len(self._validation_points):
                 for net in nets:
                     net.eval()
                 validation = self.validation_accuracy(nets)
